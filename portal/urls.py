@@ -1,0 +1,28 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from portal import views
+
+org_patterns = [
+    path("", views.org_home, name="org_home"),
+    path("members/", views.members, name="members"),
+    path("members/<int:membership_id>/role/", views.member_role, name="member_role"),
+    path("members/<int:membership_id>/remove/", views.member_remove, name="member_remove"),
+    path("audit/", views.org_audit, name="org_audit"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("login/", views.login, name="login"),
+    path("logout/", views.logout, name="logout"),
+    path("password/", views.password_change, name="password_change"),
+    path("password/done/", views.password_change_done, name="password_change_done"),
+    path("orgs/", views.org_list, name="org_list"),
+    path("orgs/<slug:org_slug>/", include(org_patterns)),
+    path("platform/orgs/", views.platform_orgs, name="platform_orgs"),
+    path("platform/audit/", views.platform_audit, name="platform_audit"),
+    path("", include("sandboxes.urls")),
+    path("", include("templates_app.urls")),
+    path("admin/", admin.site.urls),
+]
