@@ -616,7 +616,7 @@ class Rest:
         if self.store.has_files(call.team, files_hash):
             return json_response(201, {"present": True})
         token = self.store.upload_token(call.team, files_hash)
-        url = f"{call.request.host_url}_local/uploads/{token}"
+        url = f"{call.request.host_url}_uploads/{token}"
         return json_response(
             201, {"present": False, "url": url, "headers": {"X-Template-ID": template.template_id}}
         )

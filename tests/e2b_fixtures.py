@@ -1,7 +1,7 @@
 """Pytest fixtures that run e2b_local, the loopback E2B, for the real `e2b` SDK to talk to.
 
 - `e2b_server` (session): one shared server with two teams (`.api_key`, `.other_api_key`)
-  and one-second template builds. Faults may be left over from another test; prefer `e2b`.
+  and 0.6-second template builds. Faults may be left over from another test; prefer `e2b`.
 - `e2b` (function): the shared server with its faults reset before and after the test.
 - `fresh_e2b` (function): a dedicated server, stopped after the test; for tests that stop it.
 """
@@ -13,7 +13,7 @@ from e2b_local.testing import LocalE2B
 
 @pytest.fixture(scope="session")
 def e2b_server():
-    server = LocalE2B(teams=2, build_seconds=1.0)
+    server = LocalE2B(teams=2, build_seconds=0.6)
     try:
         yield server
     finally:
@@ -30,7 +30,7 @@ def e2b(e2b_server):
 
 @pytest.fixture
 def fresh_e2b():
-    server = LocalE2B(teams=2, build_seconds=1.0)
+    server = LocalE2B(teams=2, build_seconds=0.6)
     try:
         yield server
     finally:
