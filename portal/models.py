@@ -311,6 +311,36 @@ class AccessToken(models.Model):
     def __str__(self):
         return f"{self.name} ({self.prefix}…)"
 
+    @property
+    def is_revoked(self):
+        return self.revoked_at is not None
+
+    @property
+    def is_expired(self):
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    def is_usable(self):
+        return not self.is_revoked and not self.is_expired
+
+    def has_scope(self, scope):
+        return scope in self.scopes
+
+    def touch(self, now=None):
+        """Record a use, writing at most once a minute per token."""
+        from portal.tokens import LAST_USED_RESOLUTION
+
+        now = now or timezone.now()
+        if self.last_used_at is not None and now - self.last_used_at < LAST_USED_RESOLUTION:
+            return
+        stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
+        AccessToken.objects.filter(stale, pk=self.pk).update(last_used_at=now)
+        self.last_used_at = now
+
+    def revoke(self):
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
+
 
 class AuditEventQuerySet(models.QuerySet):
     def for_organization(self, organization):

@@ -1,7 +1,9 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from portal import views
+from portal.api import api
+from portal.api import not_found as api_not_found
 
 org_patterns = [
     path("", views.org_home, name="org_home"),
@@ -24,5 +26,7 @@ urlpatterns = [
     path("platform/audit/", views.platform_audit, name="platform_audit"),
     path("", include("sandboxes.urls")),
     path("", include("templates_app.urls")),
+    path("api/v1/", api.urls),
+    re_path(r"^api/v1/", api_not_found, name="api_not_found"),
     path("admin/", admin.site.urls),
 ]
