@@ -120,8 +120,6 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Worker and server processes started by tests share the test database, so it is a file.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -237,3 +235,16 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# Template builds: a build still running after this many minutes ends in error ("timed out");
+# a worker polls E2B every TEMPLATE_BUILD_POLL_SECONDS, and a build whose worker has not
+# written a heartbeat for TEMPLATE_BUILD_STALE_SECONDS is handed to another worker.
+TEMPLATE_BUILD_DEADLINE_MINUTES = env.float("TEMPLATE_BUILD_DEADLINE_MINUTES", default=60)
+TEMPLATE_BUILD_POLL_SECONDS = env.float("TEMPLATE_BUILD_POLL_SECONDS", default=1.0)
+TEMPLATE_BUILD_STALE_SECONDS = env.float("TEMPLATE_BUILD_STALE_SECONDS", default=30.0)
+
+# Sandboxes: the all-organizations page lists this many organizations at once, each
+# bounded by its own timeout (seconds); the worker re-syncs sandbox records this often.
+SANDBOX_FANOUT_CONCURRENCY = env.int("SANDBOX_FANOUT_CONCURRENCY", default=24)
+SANDBOX_FANOUT_TIMEOUT = env.float("SANDBOX_FANOUT_TIMEOUT", default=5.0)
+SANDBOX_SYNC_INTERVAL = env.int("SANDBOX_SYNC_INTERVAL", default=300)

@@ -4,7 +4,7 @@ import pytest
 
 from portal.models import Membership, Organization, PlatformRole, Role, User
 
-pytest_plugins = ["tests.e2b_fixtures"]
+pytest_plugins = ["tests.e2b_fixtures", "tests.browser"]
 
 # Playwright's sync API runs an event loop in the test's thread; Django's ORM calls made
 # from that thread in tests are still synchronous.
