@@ -107,11 +107,11 @@ def fetch_all(conn):
     return sandboxes
 
 
-def list_sandboxes(org, filters=None, next_token=None, limit=PAGE_SIZE):
+def list_sandboxes(org, filters=None, next_token=None, limit=None):
     """A page of the live list; the organization's records learn what it saw."""
     filters = filters or ListFilter()
     conn = connection_for(org)
-    page = fetch_page(conn, filters, limit, next_token)
+    page = fetch_page(conn, filters, limit or PAGE_SIZE, next_token)
     complete = filters.is_empty and not next_token and page.next_token is None
     SandboxRecord.objects.record_listing(org, page.sandboxes, complete=complete)
     return page
