@@ -31,9 +31,14 @@ class Command(BaseCommand):
             processes.append(
                 ("local E2B", [python, "-m", "e2b_local", "--host", e2b.hostname, "--port", str(e2b.port or 80), *keys])
             )
-        processes.append(("task worker", [python, "manage.py", "db_worker", "--interval", "0.5"]))
+        processes.append(("task worker", [python, "manage.py", "db_worker", "--interval", "0.5", "--no-reload"]))
         processes.append(("web server", [python, "manage.py", "runserver", "--noreload", addr]))
 
+        def stop(signum, frame):
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGHUP, stop)
         running = []
         try:
             for name, command in processes:
