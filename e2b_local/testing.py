@@ -31,9 +31,10 @@ class LocalE2B:
         start_timeout: float = 20.0,
     ):
         self.api_keys = [new_api_key() for _ in range(teams)]
+        self.team_names = [f"team-{number}" for number in range(1, teams + 1)]
         command = [sys.executable, "-m", "e2b_local", "--host", "127.0.0.1", "--port", "0"]
-        for number, key in enumerate(self.api_keys, 1):
-            command += ["--api-key", f"{key}=team-{number}"]
+        for key, name in zip(self.api_keys, self.team_names, strict=True):
+            command += ["--api-key", f"{key}={name}"]
         command += ["--build-seconds", str(build_seconds)]
         if step_seconds is not None:
             command += ["--step-seconds", str(step_seconds)]
@@ -88,8 +89,9 @@ class LocalE2B:
     def add_team(self, team: str | None = None, api_key: str | None = None) -> str:
         """Registers a new team's key at runtime and returns it."""
         api_key = api_key or new_api_key()
-        self.control("POST", "/_local/teams", {"api_key": api_key, "team": team})
+        answer = self.control("POST", "/_local/teams", {"api_key": api_key, "team": team})
         self.api_keys.append(api_key)
+        self.team_names.append(answer["team"])
         return api_key
 
     def set_fault(

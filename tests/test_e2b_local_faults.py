@@ -39,7 +39,7 @@ def test_it_drops_connections(e2b):
 
 
 def test_it_applies_faults_per_team(e2b):
-    e2b.set_fault("/", team="team-2", status=500, should_retry=False)
+    e2b.set_fault("/", team=e2b.team_names[1], status=500, should_retry=False)
     Sandbox.list(**e2b.sdk_kwargs()).next_items()
     with pytest.raises(Exception, match="500"):
         Sandbox.list(**e2b.sdk_kwargs(e2b.other_api_key)).next_items()
