@@ -84,6 +84,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -157,7 +158,6 @@ CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
@@ -248,3 +248,8 @@ TEMPLATE_BUILD_STALE_SECONDS = env.float("TEMPLATE_BUILD_STALE_SECONDS", default
 SANDBOX_FANOUT_CONCURRENCY = env.int("SANDBOX_FANOUT_CONCURRENCY", default=24)
 SANDBOX_FANOUT_TIMEOUT = env.float("SANDBOX_FANOUT_TIMEOUT", default=5.0)
 SANDBOX_SYNC_INTERVAL = env.int("SANDBOX_SYNC_INTERVAL", default=300)
+
+# The E2B connection check (health, then the key) gives up after this many seconds.
+E2B_CHECK_TIMEOUT = env.float("E2B_CHECK_TIMEOUT", default=10.0)
+# ninja's own static files, so the API docs page loads nothing from a CDN.
+INSTALLED_APPS += ["ninja"]

@@ -1,10 +1,9 @@
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
-from django.db import connection
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST
 
 from portal import services
 from portal.access import org_view, platform_view, public, signed_in
@@ -15,18 +14,6 @@ login = public(auth_views.LoginView.as_view(redirect_authenticated_user=True))
 logout = public(auth_views.LogoutView.as_view())
 password_change = signed_in(auth_views.PasswordChangeView.as_view())
 password_change_done = signed_in(auth_views.PasswordChangeDoneView.as_view())
-
-
-@public
-@require_GET
-def healthz(request):
-    """For load balancers: the database answers."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except Exception:
-        return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
-    return JsonResponse({"status": "ok"})
 
 
 @signed_in

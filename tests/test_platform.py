@@ -59,9 +59,3 @@ def test_it_shows_an_org_admin_support_views_of_their_organization(client, suppo
     response = client.get(reverse("org_audit", args=[org.slug]))
     assert b"staff.view" in response.content
     assert support.email.encode() in response.content
-
-
-def test_it_reports_health(client, db):
-    response = client.get("/healthz")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
