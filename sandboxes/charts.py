@@ -30,8 +30,8 @@ def line_chart(title, points, ceiling, unit):
     coords = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in points)
     latest = points[-1][1]
     gridlines = format_html_join(
-        "", '<line class="chart-grid" x1="{}" y1="{:.1f}" x2="{}" y2="{:.1f}"></line>',
-        ((PAD, y(ceiling * f), WIDTH - PAD, y(ceiling * f)) for f in (0, 0.5, 1)),
+        "", '<line class="chart-grid" x1="{}" y1="{}" x2="{}" y2="{}"></line>',
+        ((PAD, f"{y(ceiling * f):.1f}", WIDTH - PAD, f"{y(ceiling * f):.1f}") for f in (0, 0.5, 1)),
     )
     return format_html(
         '<svg class="chart" viewBox="0 0 {w} {h}" preserveAspectRatio="none" role="img" '

@@ -20,6 +20,7 @@ from e2b import exceptions as sdk
 from e2b.api import handle_api_exception
 from e2b.api.client.api.sandboxes import get_sandboxes_sandbox_id, get_v_2_sandboxes_sandbox_id_logs
 from e2b.api.client.models import LogLevel, LogsDirection
+from e2b.api.client.models import SandboxState as E2BSandboxState
 from e2b.api.client.types import UNSET, Unset
 
 from portal.audit import record
@@ -67,7 +68,7 @@ class ListFilter:
         if self.is_empty:
             return None
         return SandboxQuery(
-            state=list(self.states) or None, metadata=self.metadata or None, template=self.template or None
+            state=[E2BSandboxState(s) for s in self.states] or None, metadata=self.metadata or None, template=self.template or None
         )
 
 
