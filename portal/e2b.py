@@ -121,6 +121,20 @@ def _status_of(exc):
     return status
 
 
+def _transport_reason(exc, scrub):
+    """The cause of a network failure in a few words, without the transport's stack of wrappers."""
+    text = str(exc).lower()
+    if "dns" in text or "name or service not known" in text or "name resolution" in text:
+        return "the name does not resolve (DNS lookup failed)"
+    if "refused" in text:
+        return "connection refused"
+    if "timed out" in text or "timeout" in text:
+        return "the connection timed out"
+    if "certificate" in text or "tls" in text or "ssl" in text:
+        return f"TLS failed ({scrub(exc)[:200]})"
+    return scrub(exc)[:300] or type(exc).__name__
+
+
 def classify(exc, connection=None):
     """The E2BError a person can act on, for any exception an SDK call raised."""
     if isinstance(exc, E2BError):
@@ -138,7 +152,7 @@ def classify(exc, connection=None):
     ):
         return E2BError(Outcome.UNREACHABLE, f"{host} did not answer in time.")
     if isinstance(exc, (httpx.TransportError, ConnectionError, OSError)):
-        return E2BError(Outcome.UNREACHABLE, f"Cannot reach {host}: {scrub(exc) or type(exc).__name__}.")
+        return E2BError(Outcome.UNREACHABLE, f"Cannot reach {host}: {_transport_reason(exc, scrub)}.")
     if isinstance(exc, sdk.ServiceBusyException):
         return E2BError(Outcome.E2B_ERROR, f"{host} is busy (503); try again shortly.", 503)
     status = _status_of(exc)

@@ -1,13 +1,16 @@
 import hmac
+import logging
 from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
 from portal import tokens
-from portal.models import AccessToken
+from portal.models import AccessToken, AuditEvent
 from portal.tokens import InvalidScopes, authenticate, create_token
+from tests.isolation import covers
 
 
 def test_it_stores_a_keyed_hash_and_never_the_token(org, org_admin):
@@ -109,3 +112,88 @@ def test_it_refuses_unknown_or_no_scopes(org, scopes):
 def test_it_keeps_scopes_in_a_stable_order(org):
     token, _ = create_token(org, "CI", ["runtime-config", "read", "read"])
     assert token.scopes == ["read", "runtime-config"]
+
+
+def tokens_url(org):
+    return reverse("access_tokens", args=[org.slug])
+
+
+def test_it_shows_a_new_token_once_and_lists_it_by_prefix(client, org_admin, org, caplog):
+    client.force_login(org_admin)
+    with caplog.at_level(logging.DEBUG):
+        response = client.post(
+            tokens_url(org), {"name": "CI", "scopes": ["read", "builds"], "expires_in_days": "30"}
+        )
+    token = AccessToken.objects.get(organization=org)
+    raw = response.context["created"]["secret"]
+    assert authenticate(raw) == token
+    assert raw.encode() in response.content
+    assert response["Cache-Control"].startswith("max-age=0") or "no-store" in response["Cache-Control"]
+    assert token.scopes == ["read", "builds"]
+    assert timedelta(days=29) < token.expires_at - timezone.now() <= timedelta(days=30)
+    assert token.created_by == org_admin
+    again = client.get(tokens_url(org))
+    assert raw.encode() not in again.content
+    assert f"{token.prefix}…".encode() in again.content
+    assert raw not in caplog.text
+    event = AuditEvent.objects.get(action="access_token.create")
+    assert raw.split("_", 2)[2] not in repr(event.details) + event.target
+    assert event.details["scopes"] == ["read", "builds"]
+
+
+def test_it_creates_tokens_in_place_with_htmx(client, org_admin, org):
+    client.force_login(org_admin)
+    response = client.post(tokens_url(org), {"name": "CI", "scopes": ["read"]}, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert b"<html" not in response.content
+    assert b"shown only this once" in response.content
+    assert AccessToken.objects.get().expires_at is None
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"name": "CI"}, b"Choose at least one scope."),
+        ({"name": "CI", "scopes": ["admin"]}, b"Choose among read, builds, sandboxes and runtime-config."),
+        ({"name": "  ", "scopes": ["read"]}, b"Enter a name."),
+        ({"name": "CI", "scopes": ["read"], "expires_in_days": "2"}, b"Choose never, 7, 30, 90 or 365 days."),
+    ],
+)
+def test_it_rejects_bad_token_requests(client, org_admin, org, data, message):
+    client.force_login(org_admin)
+    response = client.post(tokens_url(org), data)
+    assert message in response.content
+    assert not AccessToken.objects.exists()
+
+
+def test_it_revokes_a_token(client, org_admin, org):
+    token, raw = create_token(org, "CI", ["read"])
+    client.force_login(org_admin)
+    client.post(reverse("access_token_revoke", args=[org.slug, token.pk]))
+    assert authenticate(raw) is None
+    assert AuditEvent.objects.get(action="access_token.revoke").details == {"prefix": token.prefix}
+    assert client.get("/api/v1/org", headers={"Authorization": f"Bearer {raw}"}).status_code == 401
+
+
+def test_it_keeps_tokens_from_members_and_read_only_for_support(client, org_member, support, org):
+    token, _ = create_token(org, "CI", ["read"])
+    client.force_login(org_member)
+    assert client.get(tokens_url(org)).status_code == 403
+    client.force_login(support)
+    response = client.get(tokens_url(org))
+    assert response.status_code == 200
+    assert b"Create a token" not in response.content
+    assert client.post(tokens_url(org), {"name": "x", "scopes": ["read"]}).status_code == 403
+    assert client.post(reverse("access_token_revoke", args=[org.slug, token.pk])).status_code == 403
+    assert AccessToken.objects.get().revoked_at is None
+
+
+@covers("access_tokens", "access_token_revoke")
+def test_it_hides_tokens_from_other_organizations(client, other_admin, org, other_org):
+    token, raw = create_token(org, "CI", ["read"])
+    client.force_login(other_admin)
+    assert client.get(tokens_url(org)).status_code == 404
+    assert client.post(tokens_url(org), {"name": "x", "scopes": ["read"]}).status_code == 404
+    assert client.post(reverse("access_token_revoke", args=[org.slug, token.pk])).status_code == 404
+    assert client.post(reverse("access_token_revoke", args=[other_org.slug, token.pk])).status_code == 404
+    assert authenticate(raw) == token
