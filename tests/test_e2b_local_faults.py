@@ -61,7 +61,7 @@ def test_it_stalls_builds_until_reset(e2b):
     build = Template.build_in_background(
         Template().from_image("ubuntu"), f"stalled-{time.monotonic_ns()}", **kwargs
     )
-    time.sleep(1.5)
+    time.sleep(1.0)
     assert Template.get_build_status(build, **kwargs).status.value in ("waiting", "building")
     e2b.reset_faults()
     deadline = time.monotonic() + 10
@@ -113,5 +113,5 @@ def test_it_stops_and_removes_sandbox_folders(fresh_e2b):
     fresh_e2b.stop()
     assert not fresh_e2b.running
     assert not os.path.exists(folder)
-    with pytest.raises(Exception):
-        Sandbox.list(**fresh_e2b.sdk_kwargs()).next_items()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(fresh_e2b.url + "/health", timeout=2)
