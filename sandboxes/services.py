@@ -15,7 +15,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db.models import Prefetch
 from django.utils import timezone
-from e2b import Sandbox, SandboxQuery
+from e2b import CommandExitException, Sandbox, SandboxQuery
 from e2b import exceptions as sdk
 from e2b.api import handle_api_exception
 from e2b.api.client.api.sandboxes import get_sandboxes_sandbox_id, get_v_2_sandboxes_sandbox_id_logs
@@ -255,6 +255,8 @@ def fetch_logs(conn, sandbox_id, level="", search="", cursor=None, limit=LOG_PAG
         if response.status_code >= 300:
             raise handle_api_exception(response)
     entries = list(response.parsed.logs)
+    for entry in entries:
+        entry.message = conn.scrub(entry.message)
     next_cursor = None
     if len(entries) > limit:
         entries = entries[:limit]
@@ -349,12 +351,12 @@ def _trimmed(conn, *parts):
 def run_check(conn, sandbox, check):
     """One check inside the sandbox. A non-zero exit is a failed check, not an error."""
     started = time.monotonic()
-    result = {"check": check.name, "command": check.command, "exit_code": None, "output": ""}
+    result = {"check": check.name, "command": conn.scrub(check.command), "exit_code": None, "output": ""}
     try:
         outcome = sandbox.commands.run(check.command, timeout=check.timeout, request_timeout=check.timeout + 5)
         result.update(exit_code=outcome.exit_code, output=_trimmed(conn, outcome.stdout, outcome.stderr))
         result["status"] = CheckStatus.OK if outcome.exit_code == 0 else CheckStatus.FAILED
-    except sdk.CommandExitException as exc:
+    except CommandExitException as exc:
         result.update(exit_code=exc.exit_code, output=_trimmed(conn, exc.stdout, exc.stderr, exc.error))
         result["status"] = CheckStatus.FAILED
     except sdk.TimeoutException as exc:
