@@ -47,8 +47,14 @@ class TemplateBuildQuerySet(models.QuerySet):
     def stale(self, now=None):
         """Active builds no live worker is following: never claimed, or silent too long."""
         now = now or timezone.now()
-        cutoff = now - timedelta(seconds=settings.TEMPLATE_BUILD_STALE_SECONDS)
-        return self.active().filter(Q(heartbeat__lt=cutoff) | Q(heartbeat__isnull=True, created_at__lt=cutoff))
+        stale = timedelta(seconds=settings.TEMPLATE_BUILD_STALE_SECONDS)
+        # A build waiting for its task gets longer: a worker may be busy or still starting.
+        waiting = now - stale * 4
+        return self.active().filter(
+            Q(claimed_by="", heartbeat__lt=waiting)
+            | Q(claimed_by="", heartbeat__isnull=True, created_at__lt=waiting)
+            | (~Q(claimed_by="") & Q(heartbeat__lt=now - stale))
+        )
 
 
 class TemplateBuild(models.Model):

@@ -53,23 +53,23 @@ def test_it_builds_the_seed_template_and_makes_it_the_runtime_template(e2b_org, 
     assert AuditEvent.objects.filter(action="build.ready", organization=e2b_org).exists()
 
 
-def e2b_builds_of(e2b, template_id):
+def e2b_builds_of(e2b, template_id, api_key=None):
     """The builds E2B holds for a template, through the SDK's generated client."""
     from e2b.api.client.api.templates import get_templates_template_id
     from e2b.api.client_sync import get_api_client
     from e2b.connection_config import ConnectionConfig
 
-    client = get_api_client(ConnectionConfig(**e2b.sdk_kwargs()))
+    client = get_api_client(ConnectionConfig(**e2b.sdk_kwargs(api_key)))
     return get_templates_template_id.sync(template_id=template_id, client=client).builds
 
 
-def e2b_log_of(e2b, build):
+def e2b_log_of(e2b, build, api_key=None):
     """Every message of the build's log as E2B holds it."""
     from e2b.api.client.api.templates import get_templates_template_id_builds_build_id_status
     from e2b.api.client_sync import get_api_client
     from e2b.connection_config import ConnectionConfig
 
-    client = get_api_client(ConnectionConfig(**e2b.sdk_kwargs()))
+    client = get_api_client(ConnectionConfig(**e2b.sdk_kwargs(api_key)))
     info = get_templates_template_id_builds_build_id_status.sync(
         template_id=build.template_id, build_id=build.build_id, client=client, logs_offset=0, limit=100
     )
