@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from django.shortcuts import get_object_or_404
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 
 from portal.api import require_scope
 from portal.models import AccessTokenScope
@@ -107,7 +107,7 @@ def start_build(request, payload: BuildIn = None):
     build, created = services.start_build(
         token.organization, token=token, request=request, skip_cache=skip_cache
     )
-    return (201 if created else 200), _build_out(build, created)
+    return Status(201 if created else 200, _build_out(build, created))
 
 
 @router.get("/{int:build_id}", response=BuildOut, summary="A build's state")
