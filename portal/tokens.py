@@ -80,7 +80,10 @@ def authenticate(raw):
     prefix = _split(raw)
     token = None
     if prefix is not None:
-        token = AccessToken.objects.select_related("organization").filter(prefix=prefix).first()
+        try:
+            token = AccessToken.objects.select_related("organization").get(prefix=prefix)
+        except AccessToken.DoesNotExist:
+            pass
     expected = token.secret_hash if token is not None else _UNKNOWN_HASH
     matches = hmac.compare_digest(hash_token(raw), expected)
     if token is None or not matches or not token.is_usable():
