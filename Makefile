@@ -15,13 +15,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages the tests drive: Chromium for Playwright; shellcheck and caddy check the
-# sandbox template's start script and Caddyfile; docker-compose validates compose.yaml.
+# sandbox template's start script and Caddyfile; docker-compose validates compose.yaml;
+# wrk is the load generator of the load test.
 test-deps:
 	@missing=""; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	command -v shellcheck >/dev/null || missing="$$missing shellcheck"; \
 	command -v caddy >/dev/null || missing="$$missing caddy"; \
 	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
