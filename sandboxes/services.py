@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 from e2b import CommandExitException, Sandbox, SandboxQuery
@@ -23,7 +24,7 @@ from e2b.api.client.models import LogLevel, LogsDirection
 from e2b.api.client.models import SandboxState as E2BSandboxState
 from e2b.api.client.types import UNSET, Unset
 
-from portal.audit import record
+from portal.audit import client_ip, record
 from portal.e2b import E2BError, NoActiveKey, Outcome, classify, connection_for, translated_errors
 from portal.models import AuditEvent, E2BApiKey, Organization, Provider
 from sandboxes.models import CheckStatus, DiagnosticRun, SandboxRecord, SandboxState
@@ -564,29 +565,36 @@ def all_organizations_listing(request):
     )
     fetched = fetch_organizations_concurrently(orgs, lambda conn: fetch_page(conn, limit=PAGE_SIZE))
     listings = []
-    for org in orgs:
-        result = fetched.get(org.pk)
-        if isinstance(result, E2BError):
-            listings.append(OrgListing(org, error=result))
-            continue
-        SandboxRecord.objects.record_listing(org, result.sandboxes, complete=result.next_token is None)
-        listings.append(OrgListing(org, result.sandboxes, more=result.next_token is not None))
-    if not request.htmx:
-        AuditEvent.objects.bulk_create(
-            [
-                AuditEvent(
-                    actor_user=request.user,
-                    actor_label=request.user.email,
-                    organization=org,
-                    action="staff.view",
-                    target=request.path[:255],
-                    details={"role": request.user.platform_role, "page": "all sandboxes"},
-                    ip_address=request.META.get("REMOTE_ADDR") or None,
-                )
-                for org in orgs
-            ]
-        )
+    # One transaction: one commit for every organization's records and the audit events.
+    with transaction.atomic():
+        for org in orgs:
+            result = fetched.get(org.pk)
+            if isinstance(result, E2BError):
+                listings.append(OrgListing(org, error=result))
+                continue
+            SandboxRecord.objects.record_listing(org, result.sandboxes, complete=result.next_token is None)
+            listings.append(OrgListing(org, result.sandboxes, more=result.next_token is not None))
+        if not request.htmx:
+            _record_staff_views(request, orgs)
     return listings
+
+
+def _record_staff_views(request, orgs):
+    """One staff.view event in each organization shown, as org_view writes for org pages."""
+    AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                actor_user=request.user,
+                actor_label=request.user.email,
+                organization=org,
+                action="staff.view",
+                target=request.path[:255],
+                details={"role": request.user.platform_role, "page": "all sandboxes"},
+                ip_address=client_ip(request),
+            )
+            for org in orgs
+        ]
+    )
 
 
 def find_sandbox(sandbox_id):
