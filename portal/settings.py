@@ -78,7 +78,6 @@ INSTALLED_APPS = [
     "axes",
     "django_tasks",
     "django_tasks_db",
-    "ninja",  # the API docs page's static files
     "portal",
     "sandboxes",
     "templates_app",
