@@ -9,6 +9,7 @@ from datetime import datetime
 
 from django.contrib.auth.models import AnonymousUser
 from django.http import Http404, JsonResponse
+from django.utils import timezone
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.security import HttpBearer
@@ -17,7 +18,7 @@ from portal import audit, tokens
 from portal.access import public
 from portal.crypto import SecretUnreadable
 from portal.e2b import E2BError, Outcome
-from portal.models import AccessTokenScope
+from portal.models import AccessTokenScope, E2BApiKey
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +226,8 @@ def get_runtime_config(request):
     if with_key:
         key = org.e2b_keys.active().first()
         config["E2B_API_KEY"] = key.secret() if key is not None else None
+        if key is not None:
+            E2BApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
         audit.record(
             request,
             "runtime_config.read_key",

@@ -114,6 +114,8 @@ def test_it_gives_the_key_to_runtime_config_tokens_and_audits_it(client, org, ac
     assert E2B_KEY not in repr(event.details) + event.target
     assert E2B_KEY not in caplog.text
     assert raw not in caplog.text
+    active_key.refresh_from_db()
+    assert active_key.last_used_at is not None
 
 
 def test_it_keeps_secrets_out_of_logs_on_rejected_tokens(client, org, caplog):
@@ -138,6 +140,12 @@ def test_it_answers_unknown_routes_with_json_404(client, org):
     response = client.get("/api/v1/no-such-thing", headers=bearer(raw))
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_it_serves_the_api_reference_from_local_files(client):
+    response = client.get("/api/v1/docs")
+    assert response.status_code == 200
+    assert b"cdn" not in response.content.lower()
 
 
 def test_it_serves_an_openapi_schema(client):
