@@ -342,7 +342,8 @@ def _call_action(org, sandbox_id, action, timeout_seconds):
 
 
 def _trimmed(conn, *parts):
-    text = "\n".join(p for p in parts if p).strip()
+    # PostgreSQL's JSON cannot hold NUL, and a check's output may contain any bytes.
+    text = "\n".join(p for p in parts if p).replace("\x00", "").strip()
     text = conn.scrub(text)
     if len(text) > OUTPUT_LIMIT:
         text = text[:OUTPUT_LIMIT] + "\n… (trimmed)"

@@ -64,13 +64,13 @@ def test_it_trims_and_scrubs_output(client, org_member, acme, make_sandbox, monk
     monkeypatch.setattr(
         services,
         "DIAGNOSTIC_CHECKS",
-        (Check("Leaky", f"echo {acme.team_key}; head -c 5000 /dev/zero | tr '\\\\0' x", 5),),
+        (Check("Leaky", f"echo {acme.team_key}; printf 'nul\\0'; head -c 5000 /dev/zero | tr '\\0' x", 5),),
     )
     sandbox = make_sandbox(acme)
     client.force_login(org_member)
     response = client.post(diagnostics_url(acme, sandbox.sandbox_id), follow=True)
     output = DiagnosticRun.objects.get().results[0]["output"]
-    assert acme.team_key not in output and "e2b_***" in output
+    assert acme.team_key not in output and "e2b_***" in output and "\x00" not in output
     assert len(output) < 2100 and output.endswith("(trimmed)")
     assert acme.team_key not in response.content.decode()
 
