@@ -18,6 +18,7 @@ from portal import audit, tokens
 from portal.access import public
 from portal.crypto import SecretUnreadable
 from portal.e2b import E2BError, Outcome
+from portal.health import database_reachable
 from portal.models import AccessTokenScope, E2BApiKey
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ E2B_STATUS = {
     Outcome.UNREACHABLE: 503,
     Outcome.RATE_LIMITED: 503,
     Outcome.NO_KEY: 503,
+    Outcome.KEY_UNREADABLE: 503,
 }
 
 
@@ -173,6 +175,19 @@ class RuntimeConfigOut(Schema):
     E2B_API_URL: str | None = None
     E2B_SANDBOX_URL: str | None = None
     E2B_API_KEY: str | None = None
+
+
+class HealthOut(Schema):
+    status: str
+    database: str
+
+
+@api.get("/health", auth=None, response={200: HealthOut, 503: HealthOut}, tags=["health"], summary="Liveness")
+def get_health(request):
+    """For monitors that speak the API: no token needed; 503 when the database is out of reach."""
+    if database_reachable():
+        return 200, {"status": "ok", "database": "ok"}
+    return 503, {"status": "error", "database": "unreachable"}
 
 
 @api.get("/org", response=OrganizationOut, tags=["organization"], summary="This token's organization")

@@ -14,6 +14,8 @@ from e2b import ConnectionConfig
 from e2b import exceptions as sdk
 from e2b.api.client_sync import get_api_client
 
+from portal.crypto import SecretUnreadable
+
 log = logging.getLogger(__name__)
 
 E2B_CLOUD_DOMAIN = "e2b.app"
@@ -27,6 +29,7 @@ class Outcome(models.TextChoices):
     RATE_LIMITED = "rate limited", "rate limited"
     E2B_ERROR = "E2B error", "E2B error"
     NO_KEY = "no key", "no key"
+    KEY_UNREADABLE = "key unreadable", "key unreadable"
 
 
 class E2BError(Exception):
@@ -47,6 +50,17 @@ class NoActiveKey(E2BError):
         super().__init__(
             Outcome.NO_KEY,
             f"{organization.name} has no active E2B API key: an org admin adds one under E2B settings.",
+        )
+
+
+class KeyUnreadable(E2BError, SecretUnreadable):
+    """The active key cannot be decrypted: PORTAL_ENCRYPTION_KEYS lacks the key that encrypted it."""
+
+    def __init__(self, organization):
+        super().__init__(
+            Outcome.KEY_UNREADABLE,
+            f"The E2B key of {organization.name} cannot be decrypted: an operator must restore the "
+            "encryption key that encrypted it to PORTAL_ENCRYPTION_KEYS.",
         )
 
 
@@ -101,7 +115,10 @@ def connection_for(organization, api_key=None, request_timeout=None):
         key = organization.e2b_keys.active().first()
         if key is None:
             raise NoActiveKey(organization)
-        api_key = key.secret()
+        try:
+            api_key = key.secret()
+        except SecretUnreadable:
+            raise KeyUnreadable(organization) from None
     return E2BConnection(
         api_key=api_key,
         domain=organization.e2b_domain or E2B_CLOUD_DOMAIN,

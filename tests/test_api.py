@@ -170,3 +170,9 @@ def test_it_maps_e2b_outcomes_to_statuses(rf, outcome, status, code):
     response = _e2b_error(rf.get("/api/v1/x"), E2BError(outcome, "what happened"))
     assert response.status_code == status
     assert json.loads(response.content) == {"error": {"code": code, "message": "what happened"}}
+
+
+def test_it_answers_the_api_health_check_without_a_token(client, db):
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
