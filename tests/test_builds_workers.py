@@ -1,4 +1,9 @@
-"""Builds followed by real `manage.py db_worker` processes: one killed mid-build, two side by side."""
+"""Builds followed by real worker processes: one killed mid-build, two side by side.
+
+The workers are those of the configured task backend: `manage.py db_worker` for the
+database backend, `manage.py rqworker` for Redis (tests/test_task_backends.py runs this
+file again with PORTAL_TASK_BACKEND=rq).
+"""
 
 import os
 import signal
@@ -9,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
@@ -45,15 +51,22 @@ class Worker:
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "DATABASE_URL": database_url(),
-            "PORTAL_TASK_BACKEND": "db",
+            "PORTAL_TASK_BACKEND": settings.PORTAL_TASK_BACKEND,
+            "REDIS_URL": settings.REDIS_URL,
             "TEMPLATE_BUILD_POLL_SECONDS": "0.1",
             "TEMPLATE_BUILD_STALE_SECONDS": str(STALE_SECONDS),
             "LOG_LEVEL": "WARNING",
         }
-        command = [sys.executable, "manage.py", "db_worker", "--no-reload", "--interval", "0.1", "--no-startup-delay"]
+        if settings.PORTAL_TASK_BACKEND == "rq":
+            command = [sys.executable, "manage.py", "rqworker", "default", "--job-class", "django_tasks_rq.Job"]
+            command += ["--name", f"{name}-{uuid.uuid4().hex[:6]}"]
+        else:
+            command = [sys.executable, "manage.py", "db_worker", "--no-reload", "--interval", "0.1", "--no-startup-delay"]
+            command += ["--worker-id", name]
         self.process = subprocess.Popen(
-            [*command, "--worker-id", name], cwd=ROOT, env=env, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            command, cwd=ROOT, env=env, start_new_session=True,
+            stdout=None if os.environ.get("SHOW_WORKERS") else subprocess.DEVNULL,
+            stderr=None if os.environ.get("SHOW_WORKERS") else subprocess.DEVNULL,
         )
 
     def kill(self):
@@ -129,9 +142,10 @@ def test_it_finishes_a_build_whose_worker_was_killed_mid_build(client, org, org_
     assert build.log_offset > consumed
     assert list(build.lines.values_list("seq", flat=True)) == list(range(build.log_offset))
     assert list(build.lines.values_list("message", flat=True)) == e2b_log_of(e2b, build)
-    killed, *others = DBTaskResult.objects.order_by("enqueued_at")
-    assert killed.status == "RUNNING" and killed.worker_ids == ["worker-a"]
-    assert [(t.worker_ids, t.return_value) for t in others] == [(["worker-b"], "ready")]
+    if settings.PORTAL_TASK_BACKEND == "db":
+        killed, *others = DBTaskResult.objects.order_by("enqueued_at")
+        assert killed.status == "RUNNING" and killed.worker_ids == ["worker-a"]
+        assert [(t.worker_ids, t.return_value) for t in others] == [(["worker-b"], "ready")]
     org.refresh_from_db()
     assert org.runtime_template == build.alias
 
@@ -144,12 +158,14 @@ def test_it_follows_each_build_once_with_two_workers(org, other_org, org_admin, 
     services.enqueue_follow(acme.pk)  # a duplicate task, as a second recovery would leave
     workers("worker-a")
     workers("worker-b")
-    wait_for(lambda: not TemplateBuild.objects.active().exists() and DBTaskResult.objects.filter(status="SUCCESSFUL").count() == 3)
+    wait_for(lambda: not TemplateBuild.objects.active().exists())
     for build, api_key in [(acme, e2b.api_key), (globex, e2b.other_api_key)]:
         build.refresh_from_db()
         assert build.status == BuildStatus.READY, build.error_reason
         assert len(e2b_builds_of(e2b, build.template_id, api_key)) == 1
         assert list(build.lines.values_list("message", flat=True)) == e2b_log_of(e2b, build, api_key)
-    results = sorted(DBTaskResult.objects.values_list("return_value", flat=True))
-    assert results == ["followed elsewhere", "ready", "ready"]
-    assert {w for t in DBTaskResult.objects.all() for w in t.worker_ids} <= {"worker-a", "worker-b"}
+    if settings.PORTAL_TASK_BACKEND == "db":
+        wait_for(lambda: DBTaskResult.objects.filter(status="SUCCESSFUL").count() == 3)
+        results = sorted(DBTaskResult.objects.values_list("return_value", flat=True))
+        assert results == ["followed elsewhere", "ready", "ready"]
+        assert {w for t in DBTaskResult.objects.all() for w in t.worker_ids} <= {"worker-a", "worker-b"}
