@@ -10,7 +10,7 @@ from datetime import datetime
 from django.contrib.auth.models import AnonymousUser
 from django.http import Http404, JsonResponse
 from django.utils import timezone
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
@@ -186,8 +186,8 @@ class HealthOut(Schema):
 def get_health(request):
     """For monitors that speak the API: no token needed; 503 when the database is out of reach."""
     if database_reachable():
-        return 200, {"status": "ok", "database": "ok"}
-    return 503, {"status": "error", "database": "unreachable"}
+        return Status(200, {"status": "ok", "database": "ok"})
+    return Status(503, {"status": "error", "database": "unreachable"})
 
 
 @api.get("/org", response=OrganizationOut, tags=["organization"], summary="This token's organization")

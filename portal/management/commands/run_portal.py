@@ -8,6 +8,7 @@ import time
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from portal.management.commands.seed_demo import DEMO_E2B_KEYS
@@ -32,6 +33,8 @@ class Command(BaseCommand):
                 ("local E2B", [python, "-m", "e2b_local", "--host", e2b.hostname, "--port", str(e2b.port or 80), *keys])
             )
         processes.append(("task worker", [python, "manage.py", "db_worker", "--interval", "0.5", "--no-reload"]))
+        # The periodic sandbox sync is a task chain; this starts it unless one is running.
+        call_command("sync_sandboxes", "--schedule")
         processes.append(("web server", [python, "manage.py", "runserver", "--noreload", addr]))
 
         def stop(signum, frame):
