@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-deps lint bench clean
+.PHONY: install run test test-deps lint bench screenshots clean
 
 install: $(STAMP)
 
@@ -42,6 +42,10 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# The README's pictures, taken by the browser test that walks every page.
+screenshots: install test-deps
+	PORTAL_SCREENSHOTS=1 $(BIN)/pytest -q tests/test_browser_pages.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .test-db.sqlite3

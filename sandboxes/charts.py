@@ -33,14 +33,16 @@ def line_chart(title, points, ceiling, unit):
         "", '<line class="chart-grid" x1="{}" y1="{}" x2="{}" y2="{}"></line>',
         ((PAD, f"{y(ceiling * f):.1f}", WIDTH - PAD, f"{y(ceiling * f):.1f}") for f in (0, 0.5, 1)),
     )
+    # The caption sits outside the SVG: the drawing stretches to the page's width, text must not.
     return format_html(
+        '<figure class="chart-figure"><figcaption class="chart-caption">{title} · latest {latest} {unit} · '
+        "max {top} {unit}</figcaption>"
         '<svg class="chart" viewBox="0 0 {w} {h}" preserveAspectRatio="none" role="img" '
         'aria-label="{title}: latest {latest} {unit}">'
         "<title>{title}</title>{grid}"
-        '<text class="chart-label" x="{pad}" y="14">{title} · latest {latest} {unit} · max {top} {unit}</text>'
-        '<polyline class="chart-line" points="{coords}"></polyline></svg>',
+        '<polyline class="chart-line" points="{coords}"></polyline></svg></figure>',
         w=WIDTH, h=HEIGHT, title=title, latest=_fmt(latest), unit=unit, grid=gridlines,
-        pad=PAD, top=_fmt(ceiling), coords=coords,
+        top=_fmt(ceiling), coords=coords,
     )
 
 
