@@ -38,6 +38,8 @@ def production_env(static_root, **extra):
     return {
         **base,
         "DEBUG": "off",
+        # The production settings with the suite's password hasher, so test users log in.
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
         "SECRET_KEY": settings.SECRET_KEY,
         "PORTAL_ENCRYPTION_KEYS": ",".join(settings.PORTAL_ENCRYPTION_KEYS),
         "PORTAL_TOKEN_PEPPER": settings.PORTAL_TOKEN_PEPPER,
