@@ -122,7 +122,7 @@ def org_view(capability="view"):
     def decorator(view):
         @wraps(view)
         def wrapped(request, org_slug, *args, **kwargs):
-            from portal.audit import record_staff_view
+            from portal.audit import record_staff_views
 
             org = get_org_for_user(request.user, org_slug)
             access = access_for(request.user, org)
@@ -137,8 +137,8 @@ def org_view(capability="view"):
                 raise PermissionDenied
             if writing and access.support and not access.is_member and capability != "diagnose":
                 raise PermissionDenied
-            if access.is_staff_view and not writing and not request.htmx:
-                record_staff_view(request, org)
+            if access.is_staff_view and not writing:
+                record_staff_views(request, [org])
             return view(request, *args, **kwargs)
 
         return _decided(login_required(wrapped), f"org:{capability}")

@@ -1,5 +1,9 @@
 """Writing audit events. Details carry identifiers and outcomes, never a secret."""
 
+from datetime import timedelta
+
+from django.utils import timezone
+
 from portal.models import AuditEvent
 
 
@@ -29,12 +33,40 @@ def record(request, action, organization=None, target="", details=None, token=No
     )
 
 
-def record_staff_view(request, organization):
-    """A platform admin or support person opened a page of an organization not their own."""
-    return record(
-        request,
-        "staff.view",
-        organization=organization,
-        target=request.path[:255],
-        details={"role": request.user.platform_role},
+# A page's own refreshes (HTMX polling) within this time are part of the visit already recorded.
+STAFF_VIEW_QUIET = timedelta(minutes=5)
+
+
+def record_staff_views(request, organizations, **details):
+    """Platform staff read data of these organizations: one `staff.view` in each, at most
+    one per person, organization and path every few minutes."""
+    organizations = [org for org in organizations if org is not None]
+    if not organizations:
+        return
+    path = request.path[:255]
+    now = timezone.now()
+    recent = set(
+        AuditEvent.objects.filter(
+            action="staff.view",
+            actor_user=request.user,
+            target=path,
+            organization__in=organizations,
+            created_at__gte=now - STAFF_VIEW_QUIET,
+        ).values_list("organization_id", flat=True)
+    )
+    AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                actor_user=request.user,
+                actor_label=request.user.email,
+                organization=org,
+                action="staff.view",
+                target=path,
+                details={"role": request.user.platform_role, **details},
+                ip_address=client_ip(request),
+                created_at=now,
+            )
+            for org in {org.pk: org for org in organizations}.values()
+            if org.pk not in recent
+        ]
     )

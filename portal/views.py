@@ -7,6 +7,7 @@ from django.views.decorators.http import require_POST
 
 from portal import services
 from portal.access import org_view, platform_view, public, signed_in
+from portal.audit import record_staff_views
 from portal.forms import AuditFilterForm, MemberAddForm, OrganizationCreateForm, RoleForm
 from portal.models import AuditEvent, Membership, Organization
 
@@ -141,6 +142,7 @@ def org_audit(request):
 @platform_view()
 def platform_audit(request):
     context = _audit_page(request, AuditEvent.objects.all())
+    record_staff_views(request, [event.organization for event in context["page"]], page="audit log")
     template = "portal/audit.html#events" if request.htmx else "portal/audit.html"
     return render(request, template, context)
 

@@ -6,6 +6,7 @@ can run in worker threads; the rest do the database work in the caller's thread.
 """
 
 import logging
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -24,9 +25,9 @@ from e2b.api.client.models import LogLevel, LogsDirection
 from e2b.api.client.models import SandboxState as E2BSandboxState
 from e2b.api.client.types import UNSET, Unset
 
-from portal.audit import client_ip, record
+from portal.audit import record, record_staff_views
 from portal.e2b import E2BError, NoActiveKey, Outcome, classify, connection_for, translated_errors
-from portal.models import AuditEvent, E2BApiKey, Organization, Provider
+from portal.models import E2BApiKey, Organization, Provider
 from sandboxes.models import CheckStatus, DiagnosticRun, SandboxRecord, SandboxState
 
 log = logging.getLogger(__name__)
@@ -190,6 +191,10 @@ class SandboxNotVisible(Exception):
     """The sandbox is not this organization's (or does not exist): the view answers 404."""
 
 
+# What an E2B sandbox ID can look like; anything else is not asked of E2B at all.
+SANDBOX_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
+
+
 def sandbox_for_org(org, sandbox_id):
     """The sandbox as this organization sees it, or SandboxNotVisible.
 
@@ -197,6 +202,8 @@ def sandbox_for_org(org, sandbox_id):
     an ID of another team is a 404 there too. A sandbox E2B no longer has is shown from
     its last record, marked gone.
     """
+    if not SANDBOX_ID.fullmatch(sandbox_id):
+        raise SandboxNotVisible(sandbox_id)
     records = {r.organization_id: r for r in SandboxRecord.objects.filter(sandbox_id=sandbox_id)}
     own = records.get(org.pk)
     if own is None and records:
@@ -575,27 +582,9 @@ def all_organizations_listing(request):
                 continue
             SandboxRecord.objects.record_listing(org, result.sandboxes, complete=result.next_token is None)
             listings.append(OrgListing(org, result.sandboxes, more=result.next_token is not None))
-        if not request.htmx:
-            _record_staff_views(request, orgs)
+        record_staff_views(request, orgs, page="all sandboxes")
     return listings
 
-
-def _record_staff_views(request, orgs):
-    """One staff.view event in each organization shown, as org_view writes for org pages."""
-    AuditEvent.objects.bulk_create(
-        [
-            AuditEvent(
-                actor_user=request.user,
-                actor_label=request.user.email,
-                organization=org,
-                action="staff.view",
-                target=request.path[:255],
-                details={"role": request.user.platform_role, "page": "all sandboxes"},
-                ip_address=client_ip(request),
-            )
-            for org in orgs
-        ]
-    )
 
 
 def find_sandbox(sandbox_id):

@@ -6,6 +6,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from portal.access import org_view, platform_view
+from portal.audit import record_staff_views
 from portal.e2b import E2BError
 from templates_app import services
 from templates_app.forms import BuildFilterForm, BuildForm, LevelFilterForm
@@ -164,4 +165,5 @@ def platform_builds(request):
         if form.cleaned_data["org"]:
             builds = builds.filter(organization__slug__icontains=form.cleaned_data["org"])
     page, query = _builds_page(request, builds)
+    record_staff_views(request, [build.organization for build in page], page="all builds")
     return render(request, "templates_app/platform_builds.html", {"page": page, "query": query, "form": form})

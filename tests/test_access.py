@@ -102,3 +102,18 @@ def test_it_keeps_django_admin_to_platform_admins(client, personas):
             assert response.status_code == 200
         else:
             assert response.status_code == 302
+
+
+def test_it_records_a_support_view_made_through_htmx_too(client, support, org):
+    client.force_login(support)
+    client.get(reverse("members", args=[org.slug]), headers={"HX-Request": "true"})
+    assert AuditEvent.objects.filter(action="staff.view", organization=org, actor_user=support).count() == 1
+
+
+def test_it_records_a_pages_refreshes_as_one_visit(client, support, org):
+    client.force_login(support)
+    for _ in range(3):
+        client.get(reverse("org_home", args=[org.slug]))
+    client.get(reverse("members", args=[org.slug]))
+    targets = sorted(AuditEvent.objects.filter(action="staff.view").values_list("target", flat=True))
+    assert targets == [reverse("org_home", args=[org.slug]), reverse("members", args=[org.slug])]

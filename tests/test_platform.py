@@ -59,3 +59,11 @@ def test_it_shows_an_org_admin_support_views_of_their_organization(client, suppo
     response = client.get(reverse("org_audit", args=[org.slug]))
     assert b"staff.view" in response.content
     assert support.email.encode() in response.content
+
+
+def test_it_records_staff_views_of_the_organizations_the_audit_log_shows(client, support, org, other_org):
+    AuditEvent.objects.create(organization=org, action="key.add", actor_label="someone")
+    client.force_login(support)
+    client.get(reverse("platform_audit"))
+    viewed = AuditEvent.objects.filter(action="staff.view", actor_user=support)
+    assert {e.organization for e in viewed} == {org}
