@@ -1,5 +1,3 @@
-import re
-
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -12,8 +10,6 @@ from sandboxes import services
 from sandboxes.charts import resource_charts
 from sandboxes.forms import SandboxFilterForm, TimeoutForm
 from sandboxes.models import DiagnosticRun
-
-SANDBOX_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 def _get_sandbox_for_user(request, sandbox_id):
@@ -174,7 +170,7 @@ def smoke_test(request):
 @platform_view()
 def platform_sandboxes(request):
     query = request.GET.get("q", "").strip()
-    if query and not SANDBOX_ID.fullmatch(query):
+    if query and not services.SANDBOX_ID.fullmatch(query):
         messages.error(request, "A sandbox ID has only letters, digits, hyphens and underscores.")
     elif query:
         org = services.find_sandbox(query)
