@@ -94,7 +94,13 @@ def list_sandboxes(request, filters: Query[ListQuery]):
     wanted = services.ListFilter(
         states=[filters.state] if filters.state else [], metadata=metadata, template=filters.template.strip()
     )
-    page = services.list_sandboxes(request.auth.organization, wanted, filters.next_token, filters.limit)
+    try:
+        page = services.list_sandboxes(request.auth.organization, wanted, filters.next_token, filters.limit)
+    except E2BError as exc:
+        if exc.status == 400:
+            # E2B refused what the client sent (a next_token it never issued): not an upstream failure.
+            raise HttpError(400, exc.message) from None
+        raise
     return {"sandboxes": [_listed(s) for s in page.sandboxes], "next_token": page.next_token}
 
 
