@@ -140,6 +140,22 @@ def _secret_unreadable(request, exc):
     )
 
 
+class ApiMethodNotAllowedMiddleware:
+    """ninja answers a method a route lacks with a plain-text 405; API clients get the API's error shape."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        if response.status_code == 405 and match is not None and api.urls_namespace in match.namespaces:
+            allowed = response.get("Allow", "")
+            response = error_response(405, "method_not_allowed", f"{request.method} is not allowed here; use {allowed}.")
+            response["Allow"] = allowed
+        return response
+
+
 @public
 def not_found(request, rest=""):
     """Any other path under /api/v1/."""

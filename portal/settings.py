@@ -254,3 +254,5 @@ SANDBOX_SYNC_INTERVAL = env.int("SANDBOX_SYNC_INTERVAL", default=300)
 E2B_CHECK_TIMEOUT = env.float("E2B_CHECK_TIMEOUT", default=10.0)
 # ninja's own static files, so the API docs page loads nothing from a CDN.
 INSTALLED_APPS += ["ninja"]
+# The API's 405s in the API's error shape.
+MIDDLEWARE += ["portal.api.ApiMethodNotAllowedMiddleware"]
