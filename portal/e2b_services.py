@@ -144,6 +144,16 @@ class CheckResult:
         return self.outcome == Outcome.OK
 
 
+def _e2b_message(conn, response):
+    """E2B's own error message, when the body is E2B's error shape. Any other body stays off
+    the page: the URL may point at something that is not E2B."""
+    try:
+        message = response.json().get("message")
+    except (ValueError, AttributeError):
+        return "."
+    return f": {conn.scrub(message)[:200]}" if isinstance(message, str) and message else "."
+
+
 def _probe(conn, deadline):
     """GET /health on the organization's API, then the key with a one-item sandbox list."""
     started = time.monotonic()
@@ -152,7 +162,7 @@ def _probe(conn, deadline):
     if response.status_code >= 400:
         raise E2BError(
             Outcome.E2B_ERROR,
-            f"{conn.host} answered /health with {response.status_code}: {conn.scrub(response.text[:200])}",
+            f"{conn.host} answered /health with {response.status_code}{_e2b_message(conn, response)}",
             response.status_code,
         )
     remaining = deadline - time.monotonic()

@@ -157,3 +157,31 @@ def test_the_command_exits_non_zero_unless_ok(org, e2b):
     assert caught.value.returncode == 2
     with pytest.raises(CommandError, match="No organization"):
         call_command("check_e2b", "nope")
+
+
+def test_it_keeps_a_non_e2b_body_off_the_page(org, db):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Internal(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(500)
+            self.end_headers()
+            self.wfile.write(b"<html>internal admin console: secret=hunter2</html>")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Internal)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        key = E2BApiKey(organization=org, label="k", is_active=True)
+        key.set_secret("e2b_" + "0" * 40)
+        key.save()
+        org.api_url = f"http://127.0.0.1:{server.server_port}"
+        org.save()
+        result = check_connection(None, org, timeout=3)
+    finally:
+        server.shutdown()
+    assert result.outcome == "E2B error"
+    assert "500" in result.message and "hunter2" not in result.message
