@@ -1,13 +1,26 @@
 """Writing audit events. Details carry identifiers and outcomes, never a secret."""
 
+import ipaddress
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from portal.models import AuditEvent
 
 
 def client_ip(request):
+    """The client's address. Behind TRUSTED_PROXY_COUNT proxies, each of which appends the
+    address it was reached from to X-Forwarded-For, it is the Nth entry from the right;
+    anything further left was written by the client and is not trusted."""
+    count = settings.TRUSTED_PROXY_COUNT
+    if count:
+        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
+        if len(hops) >= count:
+            try:
+                return str(ipaddress.ip_address(hops[-count]))
+            except ValueError:
+                pass
     return request.META.get("REMOTE_ADDR") or None
 
 

@@ -148,6 +148,10 @@ AXES_RESET_ON_SUCCESS = True
 # The login form posts the email address in the field Django names "username".
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Behind a load balancer the client is found in X-Forwarded-For: lockouts and audit records
+# use the same address.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "portal.audit.client_ip"
 AXES_VERBOSE = False
 
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)

@@ -56,3 +56,25 @@ def test_it_seeds_the_demo_users_idempotently(db, settings):
     for user in User.objects.all():
         assert user.check_password("portal-demo")
     assert User.objects.get(email="platform@demo.local").is_platform_admin
+
+
+def test_it_locks_the_client_behind_a_proxy_not_the_proxy(client, org_admin, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    attacker = {"HTTP_X_FORWARDED_FOR": "203.0.113.9", "REMOTE_ADDR": "10.0.0.2"}
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(reverse("login"), {"username": org_admin.email, "password": "wrong"}, **attacker)
+    locked = client.post(reverse("login"), {"username": org_admin.email, "password": PASSWORD}, **attacker)
+    assert locked.status_code == 429
+    # The owner, through the same load balancer from another address, still gets in.
+    owner = {"HTTP_X_FORWARDED_FOR": "198.51.100.7", "REMOTE_ADDR": "10.0.0.2"}
+    assert client.post(reverse("login"), {"username": org_admin.email, "password": PASSWORD}, **owner).status_code == 302
+
+
+def test_it_ignores_forwarded_addresses_it_was_not_told_to_trust(rf, settings):
+    from portal.audit import client_ip
+
+    request = rf.get("/", HTTP_X_FORWARDED_FOR="203.0.113.9", REMOTE_ADDR="10.0.0.2")
+    assert client_ip(request) == "10.0.0.2"
+    settings.TRUSTED_PROXY_COUNT = 1
+    spoofed = rf.get("/", HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.9", REMOTE_ADDR="10.0.0.2")
+    assert client_ip(spoofed) == "203.0.113.9"
