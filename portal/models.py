@@ -103,6 +103,11 @@ class OrganizationQuerySet(models.QuerySet):
             return self.all()
         return self.filter(memberships__user=user).distinct()
 
+    def on_e2b(self):
+        """Organizations whose sandboxes live on E2B: the runtime's provider is E2B, or an
+        active E2B key is stored (keys come first when an organization moves to E2B)."""
+        return self.filter(Q(provider=Provider.E2B) | Q(e2b_keys__is_active=True)).distinct()
+
 
 class Organization(models.Model):
     """A tenant: its own E2B domain, keys, members, builds and sandboxes."""

@@ -26,8 +26,17 @@ from e2b.api.client.models import SandboxState as E2BSandboxState
 from e2b.api.client.types import UNSET, Unset
 
 from portal.audit import record, record_staff_views
-from portal.e2b import E2BError, NoActiveKey, Outcome, classify, connection_for, translated_errors
-from portal.models import E2BApiKey, Organization, Provider
+from portal.crypto import SecretUnreadable
+from portal.e2b import (
+    E2BError,
+    KeyUnreadable,
+    NoActiveKey,
+    Outcome,
+    classify,
+    connection_for,
+    translated_errors,
+)
+from portal.models import E2BApiKey, Organization
 from sandboxes.models import CheckStatus, DiagnosticRun, SandboxRecord, SandboxState
 
 log = logging.getLogger(__name__)
@@ -101,14 +110,21 @@ def fetch_page(conn, filters=None, limit=PAGE_SIZE, next_token=None):
         return SandboxPage(items, paginator.next_token if paginator.has_next else None)
 
 
+# A sync follows at most this many pages of 100: a server that never stops answering with a
+# next token cannot keep a worker busy forever.
+MAX_SYNC_PAGES = 200
+
+
 def fetch_all(conn):
     """Every running and paused sandbox, following E2B's pages."""
     sandboxes = []
     with translated_errors(conn):
         paginator = Sandbox.list(limit=100, **conn.sdk_kwargs())
-        while paginator.has_next:
+        for _ in range(MAX_SYNC_PAGES):
+            if not paginator.has_next:
+                return sandboxes
             sandboxes.extend(paginator.next_items())
-    return sandboxes
+    raise E2BError(Outcome.E2B_ERROR, f"{conn.host} listed more than {MAX_SYNC_PAGES * 100} sandboxes; sync stopped.")
 
 
 def list_sandboxes(org, filters=None, next_token=None, limit=None):
@@ -129,9 +145,9 @@ def sync_organization(org):
 
 
 def e2b_organizations():
-    """Organizations on E2B with an active key, each with `.active_keys` prefetched."""
+    """Organizations with an active E2B key, each with `.active_keys` prefetched."""
     return (
-        Organization.objects.filter(provider=Provider.E2B, e2b_keys__is_active=True, e2b_keys__revoked_at__isnull=True)
+        Organization.objects.filter(e2b_keys__is_active=True, e2b_keys__revoked_at__isnull=True)
         .distinct()
         .prefetch_related(Prefetch("e2b_keys", queryset=E2BApiKey.objects.active(), to_attr="active_keys"))
         .order_by("name")
@@ -319,7 +335,7 @@ def perform_action(request, org, sandbox_id, action, timeout_seconds=None, token
 def _call_action(org, sandbox_id, action, timeout_seconds):
     try:
         conn = connection_for(org)
-    except NoActiveKey as exc:
+    except E2BError as exc:
         return ActionResult(action, sandbox_id, False, exc.message, exc.outcome)
     kwargs = conn.sdk_kwargs()
     gone = ActionResult(action, sandbox_id, False, f"Sandbox {sandbox_id} is gone: E2B no longer has it.", gone=True)
@@ -535,6 +551,8 @@ def fetch_organizations_concurrently(orgs, work):
                 raise NoActiveKey(org)
             key = keys[0].secret() if keys else None
             jobs[org.pk] = connection_for(org, api_key=key, request_timeout=timeout)
+        except SecretUnreadable:
+            results[org.pk] = KeyUnreadable(org)
         except E2BError as exc:
             results[org.pk] = exc
     if not jobs:
@@ -568,7 +586,7 @@ def all_organizations_listing(request):
     """Every organization's first page, fetched concurrently; records updated here, in
     the request's thread. Staff views are audited to each organization shown."""
     orgs = list(
-        Organization.objects.filter(provider=Provider.E2B)
+        Organization.objects.on_e2b()
         .prefetch_related(Prefetch("e2b_keys", queryset=E2BApiKey.objects.active(), to_attr="active_keys"))
         .order_by("name")
     )

@@ -112,3 +112,26 @@ def test_it_refuses_a_search_that_is_not_a_sandbox_id(client, platform_admin, ac
     client.force_login(platform_admin)
     body = client.get(URL, {"q": "../admin"}).content.decode()
     assert "only letters, digits" in body
+
+
+def test_it_shows_an_unreadable_key_in_its_own_row(client, platform_admin, acme, globex, make_sandbox, settings):
+    from cryptography.fernet import Fernet
+
+    make_sandbox(globex)
+    acme.e2b_keys.update(ciphertext=Fernet(Fernet.generate_key()).encrypt(b"e2b_lost").decode())
+    client.force_login(platform_admin)
+    response = client.get(URL)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "cannot be decrypted" in body
+    assert "1 listed" in body
+
+
+def test_it_includes_an_organization_with_a_key_whatever_its_runtime_provider(
+    client, platform_admin, acme, make_sandbox
+):
+    acme.provider = "modal"
+    acme.save()
+    sandbox = make_sandbox(acme)
+    client.force_login(platform_admin)
+    assert sandbox.sandbox_id in client.get(URL).content.decode()
