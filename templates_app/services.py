@@ -30,7 +30,7 @@ from e2b.api.client.api.templates import (
 from e2b.api.client.types import Unset
 
 from portal import audit
-from portal.e2b import E2BError, NoActiveKey, Outcome, connection_for, translated_errors
+from portal.e2b import E2BError, Outcome, connection_for, translated_errors
 from templates_app.models import BuildLogLine, BuildStatus, LogLevel, TemplateBuild
 
 log = logging.getLogger(__name__)
@@ -258,7 +258,7 @@ def count_steps(template):
     return len(json.loads(Template.to_json(template)).get("steps") or [])
 
 
-def start_on_e2b(build, conn, worker_id, template):
+def start_on_e2b(build, conn, worker_id, template, step_total):
     """Ask E2B to build; True once the build's E2B IDs are stored."""
     with translated_errors(conn):
         info = Template.build_in_background(
@@ -276,7 +276,7 @@ def start_on_e2b(build, conn, worker_id, template):
         "status": BuildStatus.BUILDING,
         "started_at": now,
         "heartbeat": now,
-        "step_total": count_steps(template),
+        "step_total": step_total,
     }
     if _mine(build, worker_id).update(**changes) != 1:
         log.warning("build %s was cancelled while E2B started it (E2B build %s)", build.pk, info.build_id)
@@ -301,13 +301,24 @@ def follow(build_id, *, template=None, worker_id=None, on_lines=None, sleep=time
     max_backoff = max(poll, settings.TEMPLATE_BUILD_STALE_SECONDS / 3)
     try:
         conn = connection_for(build.organization)
-    except NoActiveKey as exc:
+    except E2BError as exc:  # no active key, or one that cannot be decrypted
         finish_with_error(build, worker_id, exc.message)
         return build
 
     if not build.build_id:
+        if timezone.now() > build.deadline:
+            finish_with_error(build, worker_id, "timed out: no worker started it before its deadline")
+            return build
         try:
-            if not start_on_e2b(build, conn, worker_id, template or seed_template()):
+            # Read before E2B is asked, so nothing can fail between its answer and storing the IDs.
+            template = template or seed_template()
+            step_total = count_steps(template)
+        except Exception as exc:  # the template source itself is broken: no retry can mend it
+            log.exception("build %s: the template cannot be read", build.pk)
+            finish_with_error(build, worker_id, f"The template cannot be read: {exc}"[:500])
+            return build
+        try:
+            if not start_on_e2b(build, conn, worker_id, template, step_total):
                 return build
         except E2BError as exc:
             finish_with_error(build, worker_id, f"E2B did not start the build ({exc.outcome}): {exc.message}")

@@ -299,3 +299,32 @@ def test_it_tails_only_lines_after_the_last_one_with_a_level_filter(org, org_adm
     assert [line.seq for line in services.tail(build, after=3, limit=5)] == [4]
     text = "".join(services.log_text(build))
     assert text.count("\n") == 5 and "[error] line 3" in text
+
+
+def test_it_ends_a_build_whose_key_cannot_be_decrypted(e2b_org, org_admin, settings):
+    from cryptography.fernet import Fernet
+
+    build, _ = services.start_build(e2b_org, user=org_admin, enqueue=False)
+    settings.PORTAL_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    build = services.follow(build.pk, template=quick_template())
+    assert build.status == BuildStatus.ERROR
+    assert "cannot be decrypted" in build.error_reason
+    assert not build.build_id
+
+
+def test_it_ends_a_build_whose_template_cannot_be_read(e2b_org, org_admin, tmp_path):
+    (tmp_path / "e2b.Dockerfile").write_text("FROM ubuntu:22.04\nCOPY missing.txt /srv/\n")
+    unreadable = Template(file_context_path=str(tmp_path)).from_dockerfile(str(tmp_path / "e2b.Dockerfile"))
+    build, _ = services.start_build(e2b_org, user=org_admin, enqueue=False)
+    build = services.follow(build.pk, template=unreadable)
+    assert build.status == BuildStatus.ERROR
+    assert build.error_reason.startswith("The template cannot be read")
+    assert not build.template_id  # E2B was never asked
+
+
+def test_it_does_not_start_a_build_past_its_deadline(e2b_org, org_admin):
+    build, _ = services.start_build(e2b_org, user=org_admin, enqueue=False)
+    TemplateBuild.objects.filter(pk=build.pk).update(deadline=timezone.now() - timezone.timedelta(seconds=1))
+    build = services.follow(build.pk, template=quick_template())
+    assert build.status == BuildStatus.ERROR and "timed out" in build.error_reason
+    assert not build.template_id
