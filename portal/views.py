@@ -42,19 +42,23 @@ def org_home(request):
     return render(request, "portal/org_home.html", context)
 
 
-def _members_context(request, form=None):
+def _members_context(request, form=None, account=None):
     org = request.org
     return {
         "org": org,
         "memberships": org.memberships.select_related("user"),
         "form": form or MemberAddForm(organization=org),
         "role_choices": RoleForm.base_fields["role"].choices,
+        "account": account,
     }
 
 
-def _render_members(request, form=None, status=200):
+def _render_members(request, form=None, status=200, account=None):
     template = "portal/members.html#members" if request.htmx else "portal/members.html"
-    return render(request, template, _members_context(request, form), status=status)
+    response = render(request, template, _members_context(request, form, account), status=status)
+    if account:
+        response["Cache-Control"] = "no-store"
+    return response
 
 
 @org_view("view")
@@ -69,13 +73,9 @@ def members(request):
             request, request.org, form.cleaned_data["email"], form.cleaned_data["role"]
         )
         if password:
-            messages.info(
-                request,
-                f"Created an account for {membership.user.email}. One-time password, shown "
-                f"only now: {password}",
-            )
-        else:
-            messages.success(request, f"Added {membership.user.email}.")
+            # Shown in this response only: never through messages, which a cookie may carry.
+            return _render_members(request, account={"email": membership.user.email, "password": password})
+        messages.success(request, f"Added {membership.user.email}.")
         if request.htmx:
             return _render_members(request)
         return redirect("members", org_slug=request.org.slug)
@@ -149,7 +149,7 @@ def platform_audit(request):
 
 @platform_view()
 def platform_orgs(request):
-    form = None
+    form = account = None
     if request.method == "POST":
         form = OrganizationCreateForm(request.POST)
         if form.is_valid():
@@ -159,20 +159,24 @@ def platform_orgs(request):
                 form.cleaned_data["slug"],
                 form.cleaned_data["admin_email"],
             )
-            if password:
-                messages.info(
-                    request,
-                    f"Created {org.name} and an account for {form.cleaned_data['admin_email']}. "
-                    f"One-time password, shown only now: {password}",
-                )
-            else:
+            if not password:
                 messages.success(request, f"Created {org.name}.")
-            return redirect("org_home", org_slug=org.slug)
+                return redirect("org_home", org_slug=org.slug)
+            account = {"email": form.cleaned_data["admin_email"], "password": password, "org": org}
+            form = None
     orgs = Organization.objects.order_by("name")
-    return render(
+    response = render(
         request,
         "portal/platform_orgs.html",
-        {"orgs": orgs, "form": form or OrganizationCreateForm(), "can_create": request.user.is_platform_admin},
+        {
+            "orgs": orgs,
+            "form": form or OrganizationCreateForm(),
+            "can_create": request.user.is_platform_admin,
+            "account": account,
+        },
     )
+    if account:
+        response["Cache-Control"] = "no-store"
+    return response
 
 

@@ -38,12 +38,19 @@ def test_it_serves_one_session_from_two_web_servers(org, org_admin, tmp_path):
                 data={"email": "scaled@acme.example", "role": "member", "csrfmiddlewaretoken": csrf_token(members_page.text)},
                 headers={"Referer": f"{second.url}/orgs/{org.slug}/members/"},
             )
+            assert response.status_code == 200
+            assert "One-time password" in response.text
+            membership = Membership.objects.get(organization=org, user__email="scaled@acme.example")
+            response = b.post(
+                f"/orgs/{org.slug}/members/{membership.pk}/role/",
+                data={"role": "admin", "csrfmiddlewaretoken": csrf_token(response.text)},
+                headers={"Referer": f"{second.url}/orgs/{org.slug}/members/"},
+            )
             assert response.status_code == 302
             cookies = httpx.Cookies(b.cookies)
-        assert Membership.objects.filter(organization=org, user__email="scaled@acme.example").exists()
 
         # ...and the first shows what the second wrote, with the message the second left.
         with httpx.Client(base_url=first.url, cookies=cookies, timeout=10) as a:
             page = a.get(f"/orgs/{org.slug}/members/")
             assert "scaled@acme.example" in page.text
-            assert "One-time password" in page.text
+            assert "scaled@acme.example is now admin." in page.text
