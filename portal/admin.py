@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db import models
 
+from portal import audit
 from portal.models import AccessToken, AuditEvent, E2BApiKey, Membership, Organization, User
 
 
@@ -12,8 +14,47 @@ admin.site.has_permission = _platform_admin_only
 admin.site.site_header = "Sandbox Portal administration"
 
 
+def _organization_of(obj):
+    if isinstance(obj, Organization):
+        return obj
+    return getattr(obj, "organization", None)
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Changes made in the Django admin reach the audit log like any other change."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        audit.record(
+            request,
+            f"admin.{'change' if change else 'add'}",
+            _organization_of(obj),
+            target=f"{obj._meta.model_name} {obj.pk}",
+            details={"fields": sorted(form.changed_data)},
+        )
+
+    def delete_model(self, request, obj):
+        target = f"{obj._meta.model_name} {obj.pk}"
+        organization = _organization_of(obj)
+        super().delete_model(request, obj)
+        if not isinstance(obj, Organization):
+            audit.record(request, "admin.delete", organization, target=target)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        changes = [("admin.add", obj) for obj in formset.new_objects]
+        changes += [("admin.change", obj) for obj, _ in formset.changed_objects]
+        changes += [("admin.delete", obj) for obj in formset.deleted_objects]
+        for action, obj in changes:
+            audit.record(request, action, _organization_of(obj), target=f"{obj._meta.model_name} {obj.pk}")
+
+
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(AuditedAdmin, BaseUserAdmin):
     ordering = ["email"]
     list_display = ["email", "platform_role", "is_active", "last_login"]
     list_filter = ["platform_role", "is_active"]
@@ -34,14 +75,15 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(AuditedAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["name", "slug", "provider", "e2b_domain", "last_check_outcome"]
     search_fields = ["name", "slug"]
     inlines = [MembershipInline]
 
 
 @admin.register(E2BApiKey)
-class E2BApiKeyAdmin(admin.ModelAdmin):
+class E2BApiKeyAdmin(AuditedAdmin):
     list_display = ["label", "organization", "masked", "is_active", "created_at", "revoked_at"]
     list_filter = ["is_active"]
     exclude = ["ciphertext"]
@@ -52,7 +94,7 @@ class E2BApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccessToken)
-class AccessTokenAdmin(admin.ModelAdmin):
+class AccessTokenAdmin(AuditedAdmin):
     list_display = ["name", "organization", "prefix", "created_at", "expires_at", "revoked_at"]
     exclude = ["secret_hash"]
     readonly_fields = ["prefix", "created_by", "created_at", "last_used_at"]
@@ -72,3 +114,6 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the log is what tenants rely on: nobody edits or removes it
