@@ -52,10 +52,6 @@ class OrgAccess:
         """Diagnostics and smoke tests: everyone who can see the organization."""
         return True
 
-    @property
-    def can_view_secrets_metadata(self):
-        return self.can_manage
-
 
 CAPABILITIES = {"view", "manage", "operate", "diagnose"}
 
@@ -90,21 +86,20 @@ def signed_in(view):
     return _decided(login_required(view), "signed-in")
 
 
-def platform_view(*, admin_only=False):
-    """Pages for platform staff; admin_only for those that change anything."""
+def platform_view():
+    """Pages for platform staff: both roles read; only platform admins change anything."""
 
     def decorator(view):
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             user = request.user
-            allowed = user.is_platform_admin if admin_only else user.is_platform_staff
-            if not allowed:
+            if not user.is_platform_staff:
                 raise Http404
             if request.method not in ("GET", "HEAD") and not user.is_platform_admin:
                 raise PermissionDenied
             return view(request, *args, **kwargs)
 
-        return _decided(login_required(wrapped), "platform-admin" if admin_only else "platform-staff")
+        return _decided(login_required(wrapped), "platform-staff")
 
     return decorator
 

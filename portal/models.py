@@ -183,9 +183,6 @@ class Organization(models.Model):
     def membership_for(self, user):
         return self.memberships.filter(user=user).first()
 
-    def admin_count(self):
-        return self.memberships.filter(role=Role.ADMIN).count()
-
     @property
     def e2b_template(self):
         """E2B_TEMPLATE of the runtime configuration."""

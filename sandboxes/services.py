@@ -447,11 +447,6 @@ class SmokeReport:
     def passed(self):
         return all(step.status == "ok" for step in self.steps)
 
-    @property
-    def left_behind(self):
-        kill = self.steps[-1] if self.steps else None
-        return bool(self.sandbox_id) and not (kill and kill.status == "ok")
-
 
 SMOKE_STEPS = ("create", "diagnostics", "pause", "resume", "kill")
 SMOKE_TIMEOUT_SECONDS = 300
@@ -475,7 +470,7 @@ def run_smoke_test(request, org, checks=None, template=None):
             step.status = "ok"
         except E2BError as exc:
             step.status = "failed"
-            step.message = exc.message
+            step.message = f"{exc.outcome}: {exc.message}"
         finally:
             step.duration_ms = int((time.monotonic() - started) * 1000)
         return step.status == "ok"
