@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from e2b import ConnectionConfig
 from e2b import exceptions as sdk
+from e2b.api import handle_api_exception
 from e2b.api.client_sync import get_api_client
 
 from portal.crypto import SecretUnreadable
@@ -177,6 +178,17 @@ def classify(exc, connection=None):
         return E2BError(Outcome.NOT_FOUND, scrub(exc), 404)
     message = scrub(exc) or type(exc).__name__
     return E2BError(Outcome.E2B_ERROR, message, status)
+
+
+def parsed(response, not_found=None):
+    """The parsed body of a response of the SDK's generated client; an error status raises
+    the SDK's own exception (an E2BError once `translated_errors` sees it), or NOT_FOUND
+    with the `not_found` message on a 404 when one is given."""
+    if response.status_code == 404 and not_found:
+        raise E2BError(Outcome.NOT_FOUND, not_found, 404)
+    if response.status_code >= 300:
+        raise handle_api_exception(response)
+    return response.parsed
 
 
 @contextmanager

@@ -19,7 +19,6 @@ from django.db.models import Prefetch
 from django.utils import timezone
 from e2b import CommandExitException, Sandbox, SandboxQuery
 from e2b import exceptions as sdk
-from e2b.api import handle_api_exception
 from e2b.api.client.api.sandboxes import get_sandboxes_sandbox_id, get_v_2_sandboxes_sandbox_id_logs
 from e2b.api.client.models import LogLevel, LogsDirection
 from e2b.api.client.models import SandboxState as E2BSandboxState
@@ -34,6 +33,7 @@ from portal.e2b import (
     Outcome,
     classify,
     connection_for,
+    parsed,
     translated_errors,
 )
 from portal.models import E2BApiKey, Organization
@@ -193,11 +193,7 @@ def fetch_detail(conn, sandbox_id):
     """E2B's SandboxDetail (everything it carries, disk included), or NOT_FOUND."""
     with translated_errors(conn):
         response = get_sandboxes_sandbox_id.sync_detailed(sandbox_id, client=conn.api_client())
-        if response.status_code == 404:
-            raise E2BError(Outcome.NOT_FOUND, f"Sandbox {sandbox_id} is not in E2B.", 404)
-        if response.status_code >= 300:
-            raise handle_api_exception(response)
-        return response.parsed
+        return parsed(response, not_found=f"Sandbox {sandbox_id} is not in E2B.")
 
 
 def unset_to_none(value):
@@ -275,11 +271,8 @@ def fetch_logs(conn, sandbox_id, level="", search="", cursor=None, limit=LOG_PAG
             level=LogLevel(level) if level in LOG_LEVELS else UNSET,
             search=search or UNSET,
         )
-        if response.status_code == 404:
-            raise E2BError(Outcome.NOT_FOUND, f"Sandbox {sandbox_id} is not in E2B.", 404)
-        if response.status_code >= 300:
-            raise handle_api_exception(response)
-    entries = list(response.parsed.logs)
+        logs = parsed(response, not_found=f"Sandbox {sandbox_id} is not in E2B.").logs
+    entries = list(logs)
     for entry in entries:
         entry.message = conn.scrub(entry.message)
     next_cursor = None

@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from e2b import Template
-from e2b.api import encode_path_param, handle_api_exception
+from e2b.api import encode_path_param
 from e2b.api.client.api.templates import (
     delete_templates_template_id,
     get_templates,
@@ -30,7 +30,7 @@ from e2b.api.client.api.templates import (
 from e2b.api.client.types import Unset
 
 from portal import audit
-from portal.e2b import E2BError, Outcome, connection_for, translated_errors
+from portal.e2b import E2BError, Outcome, connection_for, parsed, translated_errors
 from templates_app.models import BuildLogLine, BuildStatus, LogLevel, TemplateBuild
 
 log = logging.getLogger(__name__)
@@ -166,9 +166,7 @@ def fetch_progress(conn, build, offset):
             logs_offset=offset,
             limit=LOG_PAGE,
         )
-        if response.status_code >= 300:
-            raise handle_api_exception(response)
-        info = response.parsed
+        info = parsed(response)
     reason = info.reason if not isinstance(info.reason, Unset) else None
     step = reason.step if reason is not None and not isinstance(reason.step, Unset) else ""
     return Progress(
@@ -447,11 +445,9 @@ class TemplateRow:
 def list_templates(organization):
     conn = connection_for(organization)
     with translated_errors(conn):
-        response = get_templates.sync_detailed(client=conn.api_client())
-        if response.status_code >= 300:
-            raise handle_api_exception(response)
+        templates = parsed(get_templates.sync_detailed(client=conn.api_client()))
     rows = []
-    for t in response.parsed or []:
+    for t in templates or []:
         status = t.build_status.value if hasattr(t.build_status, "value") else str(t.build_status)
         rows.append(
             TemplateRow(
@@ -473,9 +469,7 @@ def list_templates(organization):
 def delete_template(organization, template_id, *, request=None):
     conn = connection_for(organization)
     with translated_errors(conn):
-        response = delete_templates_template_id.sync_detailed(
-            template_id=encode_path_param(template_id), client=conn.api_client()
+        parsed(
+            delete_templates_template_id.sync_detailed(template_id=encode_path_param(template_id), client=conn.api_client())
         )
-        if response.status_code >= 300:
-            raise handle_api_exception(response)
     audit.record(request, "template.delete", organization, target=f"template {template_id}", details={"template_id": template_id})
