@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import queue
@@ -85,8 +86,10 @@ class ProcessService:
         sandbox = self.store.sandbox_by_id(sandbox_id)
         if sandbox is None:
             raise not_running(sandbox_id)
-        token = ctx.request_headers.get("x-access-token")
-        if token is not None and token != sandbox.envd_access_token:
+        # The token E2B handed out at create or connect; another local process that only
+        # knows a sandbox ID runs nothing in it.
+        token = ctx.request_headers.get("x-access-token") or ""
+        if not hmac.compare_digest(token.encode(), sandbox.envd_access_token.encode()):
             raise ConnectError(Code.UNAUTHENTICATED, "invalid access token")
         if sandbox.state == "paused" and sandbox.auto_resume:
             self.store.resume(sandbox, None)
