@@ -80,7 +80,7 @@ def _detail_context(request, view, parts=("metrics", "logs", "diagnostics")):
         level = request.GET.get("level", "")
         search = request.GET.get("search", "").strip()[:200]
         cursor = request.GET.get("cursor")
-        cursor = int(cursor) if cursor and cursor.isdigit() else None
+        cursor = int(cursor) if cursor and cursor.isascii() and cursor.isdigit() else None
         context.update(level=level, search=search, log_page=None, logs_error=None, cursor=cursor)
         if live:
             try:

@@ -282,6 +282,7 @@ def test_it_survives_any_sandbox_list_query(admin, acme, params, htmx):
     ),
     target=st.sampled_from([None, "metrics", "logs", "sandbox-summary", "other"]),
 )
+@example(params={"cursor": "²"}, target="logs")  # str.isdigit() says yes, int() says no
 def test_it_survives_any_sandbox_detail_query(admin, acme, sandbox, params, target):
     headers = HTMX | {"HX-Target": target} if target else {}
     ok_page(admin.get(reverse("sandbox_detail", args=[acme.slug, sandbox.sandbox_id]), params, headers=headers))
