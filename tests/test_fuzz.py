@@ -38,7 +38,7 @@ ODD = [
     "' OR '1'='1' --", "'; DROP TABLE portal_organization; --", "%", "%00", "%2F..%2F", "../../etc/passwd",
     "{{ 7|add:7 }}", "{% debug %}", "${jndi:ldap://x}", "-1", "0", "1", "2147483648", "-9223372036854775809",
     "99999999999999999999999", "1e309", "NaN", "true", "null", "[]", "{}", "x" * 5000, "é" * 3000,
-    "running", "paused", "env=dev", "a=b,c", "=", "info", "debug", "warn", "error", "5m", "6h",
+    "²", "١٢", "\uff11\uff12", "running", "paused", "env=dev", "a=b,c", "=", "info", "debug", "warn", "error", "5m", "6h",
 ]
 
 text = st.one_of(
