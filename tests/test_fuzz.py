@@ -7,6 +7,7 @@ finds stays here as an @example.
 """
 
 import json
+import os
 from urllib.parse import quote
 
 import pytest
@@ -26,6 +27,9 @@ FUZZ = settings(
     max_examples=25,
     deadline=None,
     database=None,
+    # In CI the same inputs every run, so a red run is one anybody can reproduce;
+    # elsewhere each run explores new ones.
+    derandomize=bool(os.environ.get("CI")),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 FEW = settings(FUZZ, max_examples=8)
