@@ -23,7 +23,8 @@ from werkzeug.wsgi import get_input_stream
 from e2b_local.server import App, QuietHandler
 from e2b_local.state import Store
 
-SPEC = Path("/work/shared/e2b/infra-openapi.yml")
+# E2B's own server spec, in the shared reference folder beside the checkout.
+SPEC = Path(__file__).resolve().parent.parent.parent / "shared" / "e2b" / "infra-openapi.yml"
 KEY = "e2b_" + "ab" * 20
 OTHER_KEY = "e2b_" + "cd" * 20
 
