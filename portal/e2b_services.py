@@ -159,6 +159,8 @@ def _probe(conn, deadline):
     started = time.monotonic()
     client = conn.api_client(request_timeout=max(deadline - started, 0.1))
     response = client.get_httpx_client().get("/health")
+    if response.status_code == 429:
+        raise E2BError(Outcome.RATE_LIMITED, f"{conn.host} is rate limiting requests; try again shortly.", 429)
     if response.status_code >= 400:
         raise E2BError(
             Outcome.E2B_ERROR,
