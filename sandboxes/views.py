@@ -66,10 +66,12 @@ def _detail_context(request, view, parts=("metrics", "logs", "diagnostics")):
         "timeout_form": TimeoutForm(),
     }
     live = view.detail is not None
+    # A partial refreshed while E2B fails shows why it is empty.
+    unavailable = view.error
     if "metrics" in parts:
         range_key = request.GET.get("range")
         range_key = range_key if range_key in services.METRIC_RANGES else services.DEFAULT_RANGE
-        context.update(range=range_key, charts=None, metrics_error=None)
+        context.update(range=range_key, charts=None, metrics_error=unavailable)
         if live:
             try:
                 conn = services.connection_for(org)
@@ -81,7 +83,7 @@ def _detail_context(request, view, parts=("metrics", "logs", "diagnostics")):
         search = request.GET.get("search", "").strip()[:200]
         cursor = request.GET.get("cursor")
         cursor = int(cursor) if cursor and cursor.isascii() and cursor.isdigit() else None
-        context.update(level=level, search=search, log_page=None, logs_error=None, cursor=cursor)
+        context.update(level=level, search=search, log_page=None, logs_error=unavailable, cursor=cursor)
         if live:
             try:
                 conn = services.connection_for(org)
