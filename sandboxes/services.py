@@ -379,8 +379,13 @@ def run_check(conn, sandbox, check):
         result.update(exit_code=exc.exit_code, output=_trimmed(conn, exc.stdout, exc.stderr, exc.error))
         result["status"] = CheckStatus.FAILED
     except sdk.TimeoutException as exc:
-        result.update(output=_trimmed(conn, f"No answer within {check.timeout:g} s.", str(exc)))
-        result["status"] = CheckStatus.TIMEOUT
+        if time.monotonic() - started < check.timeout:
+            # The SDK names an envd error answer (a 503, a lost connection) a timeout too.
+            result.update(output=_trimmed(conn, str(exc)))
+            result["status"] = CheckStatus.FAILED
+        else:
+            result.update(output=_trimmed(conn, f"No answer within {check.timeout:g} s.", str(exc)))
+            result["status"] = CheckStatus.TIMEOUT
     except Exception as exc:
         result.update(output=_trimmed(conn, classify(exc, conn).message))
         result["status"] = CheckStatus.FAILED
