@@ -273,3 +273,173 @@ def test_it_answers_the_api_with_the_outcome(scene, route, fault):
     assert elapsed < budget(route, fault)
     scene.e2b.reset_faults()
     assert_nothing_half_written(scene, route)
+
+
+# A burst the SDK absorbs, and other organizations
+
+
+@pytest.fixture
+def acme(org, e2b):
+    point_at_e2b(org, e2b, e2b.add_team(team=f"acme-{uuid.uuid4().hex[:8]}"))
+    org.team = e2b.team_names[-1]
+    return org
+
+
+@pytest.fixture
+def globex(other_org, e2b):
+    point_at_e2b(other_org, e2b, e2b.add_team(team=f"globex-{uuid.uuid4().hex[:8]}"))
+    other_org.team = e2b.team_names[-1]
+    return other_org
+
+
+def bearer(org, scopes=("read", "sandboxes")):
+    return {"Authorization": f"Bearer {create_token(org, 'CI', list(scopes))[1]}"}
+
+
+def test_it_rides_out_a_short_burst_of_503s_with_the_sdks_retries(client, acme, org_member, make_sandbox, e2b):  # noqa: F811
+    sandbox = make_sandbox(acme)
+    client.force_login(org_member)
+    e2b.set_fault("/", team=acme.team, status=503, times=2)
+    assert sandbox.sandbox_id in client.get(reverse("sandbox_list", args=[acme.slug])).content.decode()
+    e2b.set_fault("/", team=acme.team, status=503, times=2)
+    listed = client.get("/api/v1/sandboxes", headers=bearer(acme))
+    assert [s["sandbox_id"] for s in listed.json()["sandboxes"]] == [sandbox.sandbox_id]
+    assert e2b.faults() == []
+
+
+def test_other_organizations_keep_working_while_one_e2b_team_fails(
+    client, acme, globex, other_admin, platform_admin, make_sandbox, e2b, fast_e2b_timeouts, settings  # noqa: F811
+):
+    # Each call of Globex must answer well inside this, while every call of Acme hangs past it.
+    settings.E2B_REQUEST_TIMEOUT = 2.0
+    theirs = make_sandbox(globex)
+    e2b.set_fault("/", team=acme.team, latency=6.0)
+    client.force_login(other_admin)
+    started = time.monotonic()
+    assert theirs.sandbox_id in client.get(reverse("sandbox_list", args=[globex.slug])).content.decode()
+    detail = client.get(reverse("sandbox_detail", args=[globex.slug, theirs.sandbox_id])).content.decode()
+    assert "state-error" not in detail and "running" in detail
+    api = client.get(f"/api/v1/sandboxes/{theirs.sandbox_id}", headers=bearer(globex))
+    assert api.json()["state"] == "running"
+    assert time.monotonic() - started < 2.0
+
+    client.force_login(platform_admin)
+    started = time.monotonic()
+    rows = {row.organization.slug: row for row in client.get(reverse("platform_sandboxes")).context["listings"]}
+    assert time.monotonic() - started < 2.0  # Acme's row gives up at the fan-out's own timeout
+    assert rows["acme"].error.outcome == Outcome.UNREACHABLE
+    assert rows["globex"].error is None
+    assert [s.sandbox_id for s in rows["globex"].sandboxes] == [theirs.sandbox_id]
+    e2b.reset_faults()  # before make_sandbox kills the sandbox
+
+
+# Nothing half-written
+
+
+def test_a_build_e2b_would_not_start_ends_in_error_and_blocks_nothing(client, acme, org_admin, e2b):
+    from templates_app import services as builds
+    from tests.test_builds import quick_template
+
+    acme.template_alias = f"acme-{uuid.uuid4().hex[:8]}"
+    acme.save()
+    e2b.set_fault("/v3/templates", team=acme.team, status=503, should_retry=False)
+    queued = client.post("/api/v1/builds", {}, content_type="application/json", headers=bearer(acme, ["builds"]))
+    assert queued.status_code == 201, queued.content  # the request only queues the build: E2B is asked by the worker
+    build = builds.follow(queued.json()["id"], template=quick_template())
+    assert build.status == "error"
+    assert build.error_reason.startswith("E2B did not start the build (E2B error)")
+    assert (build.template_id, build.build_id, build.lines.count()) == ("", "", 0)
+    acme.refresh_from_db()
+    assert acme.runtime_template == "base"
+    assert set(AuditEvent.objects.values_list("action", flat=True)) == {"build.start"}
+
+    e2b.reset_faults()
+    again, created = builds.start_build(acme, user=org_admin, enqueue=False)
+    assert created
+    assert builds.follow(again.pk, template=quick_template()).status == "ready"
+
+
+def test_a_failed_connection_check_is_stored_as_failed_and_marks_no_key_used(client, acme, org_admin, e2b, settings):
+    settings.E2B_CHECK_TIMEOUT = 3
+    e2b.set_fault("/health", team=acme.team, status=503, should_retry=False)
+    client.force_login(org_admin)
+    client.post(reverse("e2b_check", args=[acme.slug]), headers=HTMX)
+    acme.refresh_from_db()
+    assert (acme.last_check_outcome, acme.last_check_latency_ms) == ("E2B error", None)
+    assert acme.e2b_keys.get().last_used_at is None
+    event = AuditEvent.objects.get(action="e2b.check")
+    assert event.details == {"outcome": "E2B error", "latency_ms": None}
+
+
+def test_diagnostics_whose_commands_e2b_refuses_are_kept_as_failed_checks(
+    client, acme, org_member, make_sandbox, e2b, monkeypatch  # noqa: F811
+):
+    from sandboxes import services
+
+    monkeypatch.setattr(services, "DIAGNOSTIC_CHECKS", (services.Check("Echo", "echo ready", 5),))
+    sandbox = make_sandbox(acme)
+    client.force_login(org_member)
+    e2b.set_fault("/process.Process/", team=acme.team, status=503, should_retry=False)
+    client.post(reverse("sandbox_diagnostics", args=[acme.slug, sandbox.sandbox_id]), headers=HTMX)
+    e2b.reset_faults()
+    # The designed outcome: the sandbox was reached, its checks could not run, and that is the result.
+    run = DiagnosticRun.objects.get()
+    assert [(r["check"], r["status"]) for r in run.results] == [("Echo", "failed")], run.results
+    assert not run.passed
+    assert AuditEvent.objects.get(action="sandbox.diagnostics").details == {"failed": 1, "checks": 1}
+
+
+def test_a_pause_that_timed_out_is_not_recorded_until_e2b_shows_it(
+    client, acme, org_member, make_sandbox, e2b, settings  # noqa: F811
+):
+    settings.E2B_REQUEST_TIMEOUT = 0.5
+    sandbox = make_sandbox(acme)
+    client.force_login(org_member)
+    client.get(reverse("sandbox_list", args=[acme.slug]))
+    e2b.set_fault(f"/sandboxes/{sandbox.sandbox_id}/pause", team=acme.team, latency=1.0, times=1)
+    client.post(reverse("sandbox_action", args=[acme.slug, sandbox.sandbox_id, "pause"]))
+    record = SandboxRecord.objects.get(sandbox_id=sandbox.sandbox_id)
+    assert record.state == "running"
+    event = AuditEvent.objects.get(action="sandbox.pause")
+    assert (event.details["ok"], event.details["outcome"]) == (False, "unreachable")
+    # E2B paused it after all, once the slow request went through: the next look says so.
+    deadline = time.monotonic() + 5
+    while sandbox.get_info().state.value != "paused" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    client.get(reverse("sandbox_list", args=[acme.slug]))
+    assert SandboxRecord.objects.get(sandbox_id=sandbox.sandbox_id).state == "paused"
+
+
+# A key the portal cannot decrypt
+
+
+def test_an_undecryptable_key_is_a_clear_error_everywhere(client, acme, org_admin, platform_admin, settings):
+    from cryptography.fernet import Fernet
+
+    sandbox_id = f"sbx{uuid.uuid4().hex[:16]}"
+    SandboxRecord.objects.create(organization=acme, sandbox_id=sandbox_id, state="running")
+    headers = bearer(acme, ["read", "sandboxes", "runtime-config"])
+    settings.PORTAL_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    client.force_login(org_admin)
+    pages = [
+        client.get(reverse("sandbox_list", args=[acme.slug])),
+        client.get(reverse("sandbox_detail", args=[acme.slug, sandbox_id])),
+        client.post(reverse("sandbox_action", args=[acme.slug, sandbox_id, "kill"]), headers=HTMX),
+        client.get(reverse("template_list", args=[acme.slug])),
+        client.post(reverse("e2b_check", args=[acme.slug]), headers=HTMX),
+        client.post(reverse("smoke_test", args=[acme.slug]), headers=HTMX),
+    ]
+    for response in pages:
+        assert response.status_code == 200
+        assert "cannot be decrypted" in response.content.decode(), response.content.decode()
+    client.force_login(platform_admin)
+    rows = client.get(reverse("platform_sandboxes")).context["listings"]
+    assert [str(row.error.outcome) for row in rows] == ["key unreadable"]
+    for path in ("/api/v1/sandboxes", f"/api/v1/sandboxes/{sandbox_id}"):
+        answer = client.get(path, headers=headers)
+        assert (answer.status_code, answer.json()["error"]["code"]) == (503, "key_unreadable")
+    kill = client.post(f"/api/v1/sandboxes/{sandbox_id}/kill", headers=headers)
+    assert (kill.status_code, kill.json()["error"]["code"]) == (503, "key_unreadable")
+    config = client.get("/api/v1/runtime-config", headers=headers)
+    assert config.status_code == 503 and "decrypt" in config.json()["error"]["message"]
+    assert SandboxRecord.objects.get(sandbox_id=sandbox_id).gone_at is None
