@@ -5,6 +5,7 @@ on either). The same walk takes the README's screenshots."""
 import os
 import re
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -42,10 +43,13 @@ SHOWN = {
 def world(org, org_admin, org_member, support, e2b):
     """Acme on e2b_local with a key, a token, a ready build, a running sandbox and history."""
     point_at_e2b(org, e2b, e2b.add_team())
+    org.template_alias = f"acme-{uuid.uuid4().hex[:8]}"  # template names are global on E2B
+    org.save()
     create_token(org, "ci", ["read", "sandboxes"], created_by=org_admin)
     build, _ = builds.start_build(org, user=org_admin, enqueue=False)
     builds.follow(build.pk)
     build.refresh_from_db()
+    assert build.status == "ready", build.error_reason
     sandbox = Sandbox.create("base", timeout=600, metadata={"purpose": "demo"}, **e2b.sdk_kwargs(org.team_key))
     sandbox.commands.run("echo hello from the sandbox")
     AuditEvent.objects.create(organization=org, actor_user=org_admin, actor_label=org_admin.email, action="key.add")

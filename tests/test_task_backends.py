@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -22,6 +23,10 @@ def test_it_runs_the_worker_build_tests_on_redis():
         pytest.fail("Redis is not running on 127.0.0.1:6379 (.ci/run starts it)")
     connection.flushdb()
     env = {**os.environ, "PORTAL_TASK_BACKEND": "rq", "REDIS_URL": REDIS_URL}
+    if env.get("DATABASE_URL", "").startswith("postgres"):
+        # A database of its own: this run's test database is in use by the outer run.
+        url = urlsplit(env["DATABASE_URL"])
+        env["DATABASE_URL"] = urlunsplit(url._replace(path=url.path + "_rq"))
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_builds_workers.py"],
         cwd=ROOT,
