@@ -13,13 +13,21 @@ import uuid
 from dataclasses import dataclass, field
 
 import pytest
+from cryptography.fernet import Fernet
+from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from portal.e2b import Outcome
 from portal.models import AuditEvent
 from portal.tokens import create_token
+from sandboxes import services
 from sandboxes.models import DiagnosticRun, SandboxRecord
+from templates_app import services as builds
 from templates_app.models import TemplateBuild
+from tests.test_builds import e2b_builds_of, e2b_log_of, quick_template
+from tests.test_builds_workers import STALE_SECONDS, on_local_e2b, wait_for, workers  # noqa: F401
 from tests.test_sandbox_fixtures import make_sandbox, point_at_e2b  # noqa: F401
 
 HTMX = {"HX-Request": "true"}
@@ -337,8 +345,6 @@ def test_other_organizations_keep_working_while_one_e2b_team_fails(
 
 
 def test_a_build_e2b_would_not_start_ends_in_error_and_blocks_nothing(client, acme, org_admin, e2b):
-    from templates_app import services as builds
-    from tests.test_builds import quick_template
 
     acme.template_alias = f"acme-{uuid.uuid4().hex[:8]}"
     acme.save()
@@ -374,8 +380,6 @@ def test_a_failed_connection_check_is_stored_as_failed_and_marks_no_key_used(cli
 def test_diagnostics_whose_commands_e2b_refuses_are_kept_as_failed_checks(
     client, acme, org_member, make_sandbox, e2b, monkeypatch  # noqa: F811
 ):
-    from sandboxes import services
-
     monkeypatch.setattr(services, "DIAGNOSTIC_CHECKS", (services.Check("Echo", "echo ready", 5),))
     sandbox = make_sandbox(acme)
     client.force_login(org_member)
@@ -414,8 +418,6 @@ def test_a_pause_that_timed_out_is_not_recorded_until_e2b_shows_it(
 
 
 def test_an_undecryptable_key_is_a_clear_error_everywhere(client, acme, org_admin, platform_admin, settings):
-    from cryptography.fernet import Fernet
-
     sandbox_id = f"sbx{uuid.uuid4().hex[:16]}"
     SandboxRecord.objects.create(organization=acme, sandbox_id=sandbox_id, state="running")
     headers = bearer(acme, ["read", "sandboxes", "runtime-config"])
@@ -443,3 +445,52 @@ def test_an_undecryptable_key_is_a_clear_error_everywhere(client, acme, org_admi
     config = client.get("/api/v1/runtime-config", headers=headers)
     assert config.status_code == 503 and "decrypt" in config.json()["error"]["message"]
     assert SandboxRecord.objects.get(sandbox_id=sandbox_id).gone_at is None
+
+
+# The build worker, a real `manage.py db_worker` process
+
+
+@pytest.fixture
+def worker_timing(settings):
+    settings.TEMPLATE_BUILD_POLL_SECONDS = 0.1
+    settings.TEMPLATE_BUILD_STALE_SECONDS = STALE_SECONDS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_rides_out_failing_e2b_calls_and_finishes_the_build(org, org_admin, e2b, workers, worker_timing):  # noqa: F811
+
+    on_local_e2b(org, e2b, e2b.api_key)
+    e2b.set_fault(stall_builds=True, team="team-1")
+    build, _ = builds.start_build(org, user=org_admin)
+    workers("worker-faults")
+    wait_for(lambda: TemplateBuild.objects.filter(pk=build.pk, log_offset__gte=1).exclude(build_id="").exists())
+    # E2B's status endpoint fails for longer than a worker may stay silent: dropped, then 503s.
+    e2b.set_fault("/templates/", team="team-1", drop=True, times=3)
+    e2b.set_fault("/templates/", team="team-1", status=503, should_retry=False)
+    wait_for(lambda: TemplateBuild.objects.get(pk=build.pk).follow_problem.startswith("E2B error"))
+    time.sleep(STALE_SECONDS * 2)
+    assert TemplateBuild.objects.get(pk=build.pk).status == "building"
+    e2b.reset_faults()
+
+    build = wait_for(lambda: TemplateBuild.objects.filter(pk=build.pk, status="ready").first())
+    assert build.follow_problem == ""
+    assert len(e2b_builds_of(e2b, build.template_id)) == 1
+    assert list(build.lines.values_list("seq", flat=True)) == list(range(build.log_offset))
+    assert list(build.lines.values_list("message", flat=True)) == e2b_log_of(e2b, build)
+    if settings.PORTAL_TASK_BACKEND == "db":
+        task = wait_for(lambda: DBTaskResult.objects.filter(status="SUCCESSFUL").first())
+        assert (DBTaskResult.objects.count(), task.return_value) == (1, "ready")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_ends_a_stalled_build_at_its_deadline(org, org_admin, e2b, workers, worker_timing):  # noqa: F811
+
+    on_local_e2b(org, e2b, e2b.api_key)
+    e2b.set_fault(stall_builds=True, team="team-1")
+    build, _ = builds.start_build(org, user=org_admin)
+    TemplateBuild.objects.filter(pk=build.pk).update(deadline=timezone.now() + timezone.timedelta(seconds=3))
+    workers("worker-stalled")
+    build = wait_for(lambda: TemplateBuild.objects.filter(pk=build.pk, status="error").first())
+    assert build.error_reason.startswith("timed out")
+    assert build.build_id and build.finished_at
+    e2b.reset_faults()
