@@ -24,7 +24,7 @@ _UNKNOWN_HASH = "0" * 64
 
 
 class InvalidScopes(ValueError):
-    pass
+    """A scope that is not one of AccessTokenScope."""
 
 
 def hash_token(raw):
