@@ -221,7 +221,7 @@ def get_org(request):
         "e2b_template": org.e2b_template,
         "template_cpu_count": org.template_cpu_count,
         "template_memory_mb": org.template_memory_mb,
-        "has_active_key": org.e2b_keys.active().exists(),
+        "has_active_key": bool(org.active_key_exists),  # looked up with the token
         "last_check": {
             "outcome": org.last_check_outcome,
             "latency_ms": org.last_check_latency_ms,
