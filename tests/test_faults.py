@@ -148,6 +148,9 @@ class Route:
     # A refused connection costs seconds of the SDK's connection retries: routes that share
     # another's error path (the other actions, a second way to the same view) skip it.
     refused: bool = True
+    # Pages that give each organization a deadline of their own: when E2B's answers (503s
+    # the SDK retries) outlast it, the organization's row says it did not answer in time.
+    deadline_per_org: bool = False
 
     def __str__(self):
         return self.name
@@ -201,8 +204,8 @@ PAGES = [
     Route("smoke test", lambda s: s.client.post(s.url("smoke_test"), headers=HTMX), audited=("sandbox.smoke_test",)),
     Route("template list", lambda s: s.client.get(s.url("template_list"))),
     Route("template delete", lambda s: s.client.post(s.url("template_delete", "tpl-any"), follow=True), calls=2, refused=False),
-    Route("platform sandboxes", platform_page, calls=2),
-    Route("platform search", platform_search, calls=4, refused=False),
+    Route("platform sandboxes", platform_page, calls=2, deadline_per_org=True),
+    Route("platform search", platform_search, calls=4, refused=False, deadline_per_org=True),
 ]
 
 API_ROUTES = [
@@ -261,7 +264,8 @@ def test_it_shows_a_clear_error_on_every_page(scene, route, fault):
     body = response.content.decode()
     assert response.status_code == 200, body[:500]
     assert "Traceback" not in body
-    assert names_outcome(body, fault.outcome), body
+    outcomes = {fault.outcome, Outcome.UNREACHABLE} if route.deadline_per_org else {fault.outcome}
+    assert any(names_outcome(body, outcome) for outcome in outcomes), body
     assert scene.e2b.api_keys[-1] not in body
     assert elapsed < budget(route, fault)
     scene.e2b.reset_faults()
