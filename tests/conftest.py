@@ -1,8 +1,9 @@
 import os
+import uuid
 
 import pytest
 
-from portal.models import Membership, Organization, PlatformRole, Role, User
+from portal.models import E2BApiKey, Membership, Organization, PlatformRole, Role, User
 
 pytest_plugins = ["tests.e2b_fixtures", "tests.browser"]
 
@@ -79,3 +80,16 @@ def login(client):
         return client
 
     return log_in
+
+
+@pytest.fixture
+def e2b_org(org, e2b):
+    """Acme on the local E2B with an active key, and a template alias of its own (template
+    names are global on E2B, so builds of other tests do not mix in)."""
+    org.api_url = org.sandbox_url = e2b.url
+    org.template_alias = f"acme-{uuid.uuid4().hex[:8]}"
+    org.save()
+    key = E2BApiKey(organization=org, label="local", is_active=True)
+    key.set_secret(e2b.api_key)
+    key.save()
+    return org

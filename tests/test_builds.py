@@ -1,6 +1,5 @@
 import threading
 import time
-import uuid
 
 import pytest
 from django.db import connection
@@ -16,18 +15,6 @@ from templates_app.models import BuildLogLine, BuildStatus, TemplateBuild
 def fast_polling(settings):
     settings.TEMPLATE_BUILD_POLL_SECONDS = 0.05
     settings.TEMPLATE_BUILD_STALE_SECONDS = 5
-
-
-@pytest.fixture
-def e2b_org(org, e2b):
-    """Acme on the local E2B, with an alias of its own so builds of other tests do not mix in."""
-    org.api_url = org.sandbox_url = e2b.url
-    org.template_alias = f"acme-{uuid.uuid4().hex[:8]}"
-    org.save()
-    key = E2BApiKey(organization=org, label="local", is_active=True)
-    key.set_secret(e2b.api_key)
-    key.save()
-    return org
 
 
 def failing_template():

@@ -4,7 +4,6 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from templates_app.models import BuildStatus, TemplateBuild
-from tests.test_builds_pages import e2b_org  # noqa: F401 (fixture)
 
 
 @pytest.fixture(autouse=True)
@@ -12,7 +11,7 @@ def fast_polling(settings):
     settings.TEMPLATE_BUILD_POLL_SECONDS = 0.05
 
 
-def test_it_builds_in_the_foreground_and_streams_the_log(e2b_org):  # noqa: F811
+def test_it_builds_in_the_foreground_and_streams_the_log(e2b_org):
     out = StringIO()
     call_command("build_template", e2b_org.slug, stdout=out)
     build = TemplateBuild.objects.get()
@@ -24,7 +23,7 @@ def test_it_builds_in_the_foreground_and_streams_the_log(e2b_org):  # noqa: F811
     assert "ready" in text.splitlines()[-1]
 
 
-def test_it_exits_non_zero_with_the_failing_step(e2b_org, tmp_path):  # noqa: F811
+def test_it_exits_non_zero_with_the_failing_step(e2b_org, tmp_path):
     (tmp_path / "e2b.Dockerfile").write_text("FROM ubuntu:22.04\nRUN echo first\nRUN exit 1\n")
     out = StringIO()
     with pytest.raises(CommandError) as failure:

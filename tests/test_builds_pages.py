@@ -1,10 +1,9 @@
-import uuid
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from portal.models import AuditEvent, E2BApiKey
+from portal.models import AuditEvent
 from templates_app import services
 from templates_app.models import BuildLogLine, BuildStatus, TemplateBuild
 from tests.isolation import covers
@@ -16,17 +15,6 @@ HX = {"HX-Request": "true"}
 @pytest.fixture(autouse=True)
 def fast_polling(settings):
     settings.TEMPLATE_BUILD_POLL_SECONDS = 0.05
-
-
-@pytest.fixture
-def e2b_org(org, e2b):
-    org.api_url = org.sandbox_url = e2b.url
-    org.template_alias = f"acme-{uuid.uuid4().hex[:8]}"
-    org.save()
-    key = E2BApiKey(organization=org, label="local", is_active=True)
-    key.set_secret(e2b.api_key)
-    key.save()
-    return org
 
 
 def make_build(org, lines=0, status=BuildStatus.BUILDING, **fields):
